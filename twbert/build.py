@@ -1,0 +1,114 @@
+"""`twbert build`: assemble the datatrove stages from the config, run them in order, print the funnel.
+
+A build is a list of stages. Each stage is one datatrove pipeline with its own task count and
+logging dir (`OUT/logs/<stage>`), so a rerun skips every task that already completed, and a stage
+that needs the whole output of the one before (dedup clustering, index merging) waits for it. Work
+that must happen once (merging MDS indexes) is a one-task stage too, so it runs on Slurm and Ray
+exactly as it does locally.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from twbert.cli import UsageError
+
+
+@dataclass
+class Stage:
+    name: str
+    pipeline: list
+    tasks: int
+    # Executor arguments that differ from the config's for this stage (e.g. workers=1 for a merge).
+    executor_overrides: dict = field(default_factory=dict)
+
+
+def plan(cfg: dict) -> list[Stage]:
+    """The stages the config asks for, in order: ingest, then dedup, then shards."""
+    from twbert.pipeline import ingest
+
+    out = Path(cfg["out"])
+    dedup_cfg = cfg.get("dedup") or {}
+    dedup_on = bool(dedup_cfg.get("enabled", False))
+    documents = out / "documents"
+    ingest_out = out / "work" / "ingest" if dedup_on else documents
+
+    stages = ingest.stages(cfg, ingest_out)
+    if dedup_on:
+        from twbert.pipeline import dedup
+
+        stages += dedup.stages(cfg, ingest_out, documents, out / "work" / "dedup")
+    if (cfg.get("shards") or {}).get("tokenizer"):
+        from twbert.shards import writer
+
+        stages += writer.stages(cfg, documents, out / "shards")
+    return stages
+
+
+def make_executor(cfg: dict, stage: Stage, logging_dir: Path, depends=None):
+    ex = cfg["executor"]
+    kind = ex.get("type", "local")
+    tasks = stage.tasks
+    common = dict(pipeline=stage.pipeline, tasks=tasks, logging_dir=str(logging_dir))
+    over = stage.executor_overrides
+    if kind == "local":
+        from datatrove.executor import LocalPipelineExecutor
+
+        workers = over.get("workers", ex.get("workers", -1))
+        return LocalPipelineExecutor(**common, workers=workers, depends=depends)
+    if kind == "slurm":
+        from datatrove.executor import SlurmPipelineExecutor
+
+        args = dict(ex.get("slurm") or {})
+        args.setdefault("time", "24:00:00")
+        args.setdefault("job_name", f"twbert-{stage.name}")
+        if "partition" not in args:
+            raise UsageError("executor.type is slurm: set executor.slurm.partition in the config")
+        return SlurmPipelineExecutor(**common, **args, depends=depends)
+    if kind == "ray":
+        try:
+            from datatrove.executor.ray import RayPipelineExecutor
+        except ImportError as e:
+            raise UsageError(f"executor.type is ray but Ray is not importable ({e}); pip install 'twbert[ray]'") from None
+        import ray
+
+        if not ray.is_initialized():
+            # address null starts a local Ray on this machine; "auto" joins the cluster `ray start` made.
+            ray.init(address=ex.get("ray_address"), include_dashboard=False, log_to_driver=False)
+        args = dict(ex.get("ray") or {})
+        args.setdefault("workers", ex.get("workers", -1))
+        return RayPipelineExecutor(**common, **args, depends=depends)
+    raise UsageError(f"executor.type must be local, slurm or ray, not {kind!r}")
+
+
+def run(cfg: dict) -> dict:
+    """Run every stage and write OUT/stats.json. Returns the stats."""
+    from twbert.pipeline.funnel import collect, print_funnel
+
+    if not cfg.get("out"):
+        raise UsageError("no output directory: pass --out DIR or set `out:` in the config")
+    if not (cfg["inputs"].get("wiki") or cfg["inputs"].get("fineweb")):
+        raise UsageError("no inputs: pass --wiki PATH and/or --fineweb PATH, or set inputs: in the config")
+    out = Path(cfg["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    stages = plan(cfg)
+    logs = Path(cfg["executor"].get("logging_dir") or out / "logs")
+    # Slurm jobs are submitted at once and chained through `depends`; local and Ray stages block,
+    # so they simply run one after the other.
+    chained = cfg["executor"].get("type", "local") == "slurm"
+    previous = None
+    for stage in stages:
+        executor = make_executor(cfg, stage, logs / stage.name, depends=previous if chained else None)
+        if chained:
+            previous = executor
+        else:
+            executor.run()
+    if previous is not None:
+        previous.run()  # submits the whole chain; stats.json is complete once the jobs finish
+        print(f"submitted {len(stages)} Slurm stages; rerun the same command after they finish for stats.json")
+        return {}
+    stats = collect([s.name for s in stages], logs)
+    (out / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print_funnel(stats)
+    return stats

@@ -1,0 +1,1 @@
+"""One module per `twbert` subcommand; see twbert/cli.py."""
