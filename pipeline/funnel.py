@@ -9,31 +9,44 @@ resumed build it would undercount everything the first run did.
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
-from datatrove.utils.stats import PipelineStats
 
 
 def _value(v) -> float:
+    # datatrove stores a metric as 0 when it never changed, else as {"total": ..., "mean": ...}.
     return v["total"] if isinstance(v, dict) else v
 
 
-def merge_stage(stage_logs: Path) -> PipelineStats:
-    """Sum the per-task stats of one stage (one entry per pipeline step)."""
-    merged = PipelineStats()
+def merge_stage(stage_logs: Path) -> list[dict]:
+    """Sum the per-task totals of one stage: [{"name": step, "stats": {key: total}}] in pipeline order."""
+    steps: list[dict] = []
     for f in sorted((stage_logs / "stats").glob("*.json")):
-        merged += PipelineStats.from_json(json.loads(f.read_text(encoding="utf-8")))
-    return merged
+        for i, step in enumerate(json.loads(f.read_text(encoding="utf-8"))):
+            if i == len(steps):
+                steps.append({"name": step["name"], "stats": {}})
+            totals = steps[i]["stats"]
+            for key, v in step["stats"].items():
+                totals[key] = totals.get(key, 0) + _value(v)
+    return steps
 
 
-def funnel_rows(stage: str, stats: PipelineStats) -> list[dict]:
+def step_label(name: str) -> str:
+    """'📖 - READER: 📚 zhwiki dump' -> 'zhwiki dump': datatrove's names carry a type and emoji."""
+    name = name.split(": ", 1)[-1]
+    return "".join(ch for ch in name if unicodedata.category(ch) not in ("So", "Mn", "Cf")).strip()
+
+
+def funnel_rows(stage: str, steps: list[dict]) -> list[dict]:
     rows = []
-    for step in stats.stats:
-        values = {k: _value(v.to_dict()) for k, v in step.stats.items()}
+    for step in steps:
+        values = step["stats"]
         if "total" not in values:
             continue  # writers and other steps that neither read nor drop documents
         read = int(values.get("total", 0))
-        kept = int(values.get("forwarded", 0))
+        # datatrove writers count `total` for what they wrote and pass every document on.
+        kept = read if "WRITER" in step["name"] else int(values.get("forwarded", 0))
         dropped = {k[len("dropped_"):]: int(v) for k, v in sorted(values.items()) if k.startswith("dropped_")}
         unexplained = read - kept - sum(dropped.values())
         if unexplained:
@@ -41,7 +54,7 @@ def funnel_rows(stage: str, stats: PipelineStats) -> list[dict]:
             dropped["UNEXPLAINED"] = unexplained
         extra = {k: v for k, v in sorted(values.items())
                  if k not in ("total", "forwarded", "dropped") and not k.startswith("dropped_")}
-        rows.append({"stage": stage, "step": step.name, "read": read, "kept": kept,
+        rows.append({"stage": stage, "step": step_label(step["name"]), "read": read, "kept": kept,
                      "dropped": dropped, "stats": extra})
     return rows
 
@@ -50,9 +63,9 @@ def collect(stage_names: list[str], logs: Path) -> dict:
     """The content of OUT/stats.json for the given stages."""
     stages, funnel = {}, []
     for name in stage_names:
-        merged = merge_stage(Path(logs) / name)
-        stages[name] = [s.to_dict() for s in merged.stats]
-        funnel += funnel_rows(name, merged)
+        steps = merge_stage(Path(logs) / name)
+        stages[name] = steps
+        funnel += funnel_rows(name, steps)
     return {"funnel": funnel, "stages": stages}
 
 

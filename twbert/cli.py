@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata  # noqa: F401  datatrove 0.9 calls importlib.metadata without importing it
 import sys
 
 # Order here is the order in `twbert --help`: the data flow, front to back.

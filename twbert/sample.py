@@ -256,12 +256,50 @@ NON_ARTICLE = [
 
 
 def _paragraphs(rng: random.Random, pool: list[str], n_par: int, per_par: tuple[int, int]) -> list[str]:
-    return ["".join(rng.sample(pool, rng.randint(*per_par))) for _ in range(n_par)]
+    """Paragraphs of sentences drawn without replacement: no sentence repeats within a document."""
+    sizes = [rng.randint(*per_par) for _ in range(n_par)]
+    drawn, clauses = [], set()
+    for sentence in rng.sample(pool, min(len(pool), 4 * sum(sizes))):
+        parts = set(sentence.rstrip("。！？").split("，"))
+        if not parts & clauses:  # a clause twice in one document reads as spam to the quality filter
+            drawn.append(sentence)
+            clauses |= parts
+        if len(drawn) == sum(sizes):
+            break
+    while sum(sizes) > len(drawn):
+        sizes.pop()
+    out, i = [], 0
+    for n in sizes:
+        out.append("".join(drawn[i : i + n]))
+        i += n
+    return out
+
+
+def recombined(pool: list[str]) -> list[str]:
+    """Every first clause with every other sentence's rest: 40 sentences give 1,560. Documents drawn
+    from the bare pool would share so many sentences that the dedup stage rightly removes them."""
+    heads, tails = [], []
+    for sentence in pool:
+        head, sep, tail = sentence.partition("，")
+        if sep:
+            heads.append(head)
+            tails.append(tail)
+    return [f"{h}，{t}" for i, h in enumerate(heads) for j, t in enumerate(tails) if i != j]
+
+
+def mainland_pools() -> tuple[list[str], list[str]]:
+    """Mainland usage in Simplified and in Traditional script: the hand-written sentences, plus the
+    Taiwan ones rewritten with Mainland vocabulary (OpenCC tw2sp: 軟體→软件, 資訊→信息 ...)."""
+    import opencc
+
+    tw2sp, s2t = opencc.OpenCC("tw2sp"), opencc.OpenCC("s2t")
+    simp = CN_SIMP + [tw2sp.convert(t) for t in recombined(TW)]
+    return simp, CN_TRAD + [s2t.convert(t) for t in simp[len(CN_SIMP):]]
 
 
 def generated_article(rng: random.Random, title: str, pool: list[str]) -> str:
     """A plain article in zhwiki's shape: lead, sections, a reference section and categories."""
-    pars = _paragraphs(rng, pool, 4, (2, 4))
+    pars = _paragraphs(rng, pool, 4, (1, 3))
     return (
         f"'''{title}'''是一個條目。{pars[0]}<ref>{{{{cite web|title={title}|url=https://example.org/{rng.randint(1, 999)}}}}}</ref>\n\n"
         f"== 概要 ==\n{pars[1]}[[{title}相關|相關主題]]。\n\n"
@@ -276,8 +314,10 @@ def wiki_pages(rng: random.Random, n_generated: int) -> list[dict]:
     for a in ARTICLES:
         pages.append({"title": a["title"], "id": next_id, "text": a["text"]})
         next_id += 1
+    cn_simp, _ = mainland_pools()
+    tw = recombined(TW)
     for i in range(n_generated):
-        pool = TW if i % 4 else CN_SIMP  # zhwiki source text is often Simplified
+        pool = tw if i % 4 else cn_simp  # zhwiki source text is often Simplified
         pages.append({"title": f"樣本條目{i:03d}", "id": next_id, "text": generated_article(rng, f"樣本條目{i:03d}", pool)})
         next_id += 1
     for src, dst in REDIRECTS:
@@ -306,22 +346,25 @@ def _edit(rng: random.Random, text: str, rate: float) -> str:
 
 def web_rows(rng: random.Random, n_tw: int, pages: list[dict]) -> list[dict]:
     rows: list[dict] = []
+    tw = recombined(TW)
 
     def add(text: str, url: str, **kw) -> None:
         rows.append({"text": text, "url": url, "id": f"<urn:uuid:{rng.getrandbits(128):032x}>", **kw})
 
     for i in range(n_tw):
-        body = "\n".join(_paragraphs(rng, TW, rng.randint(3, 6), (2, 4)))
+        body = "\n".join(_paragraphs(rng, tw, rng.randint(2, 4), (2, 4)))
         tld = rng.choice([".com.tw", ".tw", ".gov.tw", ".edu.tw", ".org.tw", ".com"])
         if i % 10 == 3:
             body += f"\n如有問題請來信 service{i}@example.com.tw 或撥打 0912-345-{i % 1000:03d}，客服專線 (02) 2345-{6000 + i}。"
         if i % 10 == 5:
             body += "\n" + "\n".join(REFERENCE_TAIL)
         add(body, f"https://www{i}.example{tld}/post/{i}")
+    cn_simp, cn_trad = mainland_pools()
     for i in range(n_tw // 4):
-        add("\n".join(_paragraphs(rng, CN_TRAD, rng.randint(3, 5), (2, 3))), f"https://news{i}.example.cn/a/{i}.html")
-        add("\n".join(_paragraphs(rng, CN_SIMP, rng.randint(3, 5), (2, 3))), f"https://www{i}.example.com.cn/p/{i}")
-        add("\n".join(_paragraphs(rng, HK, rng.randint(3, 5), (2, 3))), f"https://forum{i}.example.com.hk/t/{i}")
+        add("\n".join(_paragraphs(rng, cn_trad, rng.randint(2, 3), (2, 3))), f"https://news{i}.example.cn/a/{i}.html")
+        add("\n".join(_paragraphs(rng, cn_simp, rng.randint(2, 3), (2, 3))), f"https://www{i}.example.com.cn/p/{i}")
+    for i in range(n_tw // 16):  # few: the hand-written Hong Kong pool is small
+        add("\n".join(_paragraphs(rng, HK, 2, (2, 3))), f"https://forum{i}.example.com.hk/t/{i}")
     # Low quality: a page of navigation lines, and one line repeated.
     for i in range(4):
         add("\n".join(rng.choices(LOW_QUALITY_LINES, k=30)), f"https://shop{i}.example.com/list")
