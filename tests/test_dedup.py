@@ -1,0 +1,209 @@
+"""Corpus dedup: real datatrove MinHash stages over generated documents with planted near-duplicates."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from neardups import char_edits, document, reorder_paragraphs, simplified_copy, web_copy
+from twbert.config import defaults
+from twbert.pipeline import dedup
+
+N_DISTINCT = 120
+
+
+def _doc(i, text, source="web", tier="tw"):
+    return {"text": text, "id": f"{source}-{i}", "metadata": {"source": source, "tier": tier}}
+
+
+def make_corpus(rng: random.Random):
+    """Distinct documents plus planted pairs; returns (docs, {copy id: expected survivor id})."""
+    docs, pairs = [], []
+    for i in range(N_DISTINCT):
+        docs.append(_doc(i, document(rng)))
+    k = 1000
+    for j in range(8):  # 5-10% character edits, both web/tw: the longer one survives
+        orig = _doc(k, document(rng)); k += 1
+        copy = _doc(k, char_edits(orig["text"], 0.05 + 0.05 * j / 7, rng)); k += 1
+        pairs.append((orig, copy, max((orig, copy), key=lambda d: len(d["text"]))))
+    for _ in range(6):  # reordered paragraphs; the copy is the Taiwan one, the original `other`
+        orig = _doc(k, document(rng), tier="other"); k += 1
+        copy = _doc(k, reorder_paragraphs(orig["text"], rng)); k += 1
+        pairs.append((orig, copy, copy))
+    for _ in range(6):  # Simplified mainland copy of a Traditional text: the Taiwan text survives
+        orig = _doc(k, document(rng)); k += 1
+        copy = _doc(k, simplified_copy(orig["text"]), tier="tw_converted"); k += 1
+        pairs.append((orig, copy, orig))
+    for _ in range(6):  # a zhwiki article republished on the web (longer there): the wiki page survives
+        orig = _doc(k, document(rng), source="wiki"); k += 1
+        copy = _doc(k, web_copy(orig["text"], rng)); k += 1
+        pairs.append((orig, copy, orig))
+    for orig, copy, _ in pairs:
+        docs += [orig, copy]
+    rng.shuffle(docs)
+    return docs, pairs
+
+
+def write_jsonl_gz(folder: Path, docs: list[dict], files: int = 2):
+    folder.mkdir(parents=True)
+    for f in range(files):
+        with gzip.open(folder / f"{f:05d}.jsonl.gz", "wt", encoding="utf-8") as out:
+            for d in docs[f::files]:
+                out.write(json.dumps(d, ensure_ascii=False) + "\n")
+
+
+def read_jsonl(folder: Path) -> list[dict]:
+    docs = []
+    for path in sorted(folder.rglob("*.jsonl*")):
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as f:
+            docs += [json.loads(line) for line in f]
+    return docs
+
+
+def run_stages(stages, logs: Path):
+    from datatrove.executor import LocalPipelineExecutor
+
+    for stage in stages:
+        LocalPipelineExecutor(pipeline=stage.pipeline, tasks=stage.tasks, workers=1,
+                              logging_dir=str(logs / stage.name)).run()
+    return step_stats(logs / stages[-1].name, "MinHash filter")
+
+
+def step_stats(stage_logs: Path, step: str) -> dict:
+    """Summed per-task datatrove stats (`logs/<stage>/stats/NNNNN.json`) of the step named `step`."""
+    total: dict[str, int] = {}
+    for f in sorted((stage_logs / "stats").glob("*.json")):
+        for s in json.loads(f.read_text(encoding="utf-8")):
+            if step in s["name"]:
+                for k, v in s["stats"].items():
+                    total[k] = total.get(k, 0) + (v["total"] if isinstance(v, dict) else v)
+    return total
+
+
+def build_cfg(**dedup_over):
+    cfg = defaults("build")
+    cfg["executor"]["tasks"] = 2
+    cfg["dedup"].update(dedup_over)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def deduped(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dedup")
+    docs, pairs = make_corpus(random.Random(7))
+    write_jsonl_gz(tmp / "in", docs)
+    stats = run_stages(dedup.stages(build_cfg(), tmp / "in", tmp / "documents", tmp / "work"), tmp / "logs")
+    return docs, pairs, read_jsonl(tmp / "documents"), stats
+
+
+def test_near_duplicates_removed_with_high_recall_and_no_false_positives(deduped):
+    docs, pairs, kept, _ = deduped
+    kept_ids = {d["id"] for d in kept}
+    found = sum(1 for orig, copy, _ in pairs if len({orig["id"], copy["id"]} & kept_ids) == 1)
+    assert found / len(pairs) >= 0.95, f"recall {found}/{len(pairs)}"
+    distinct = [f"web-{i}" for i in range(N_DISTINCT)]
+    false_pos = [i for i in distinct if i not in kept_ids]
+    assert len(false_pos) / len(distinct) <= 0.01, false_pos
+
+
+def test_survivors_follow_policy_and_carry_cluster_size(deduped):
+    _, pairs, kept, _ = deduped
+    by_id = {d["id"]: d for d in kept}
+    for orig, copy, expected in pairs:
+        loser = copy if expected is orig else orig
+        assert expected["id"] in by_id and loser["id"] not in by_id, (orig["id"], copy["id"])
+        assert by_id[expected["id"]]["metadata"]["dup_cluster_size"] == 2
+    assert all("dup_cluster_size" in d["metadata"] for d in kept)
+    assert by_id["web-0"]["metadata"]["dup_cluster_size"] == 1
+    assert by_id[pairs[-1][0]["id"]]["metadata"]["source"] == "wiki"  # metadata passes through
+
+
+def test_stats_count_removed_documents_under_a_dedup_reason(deduped):
+    docs, pairs, kept, stats = deduped
+    assert stats["total"] == len(docs)
+    assert stats["forwarded"] == len(kept)
+    assert stats["dropped"] == stats["dropped_near_duplicate"] == len(docs) - len(kept)
+    assert stats["near_duplicate_survivors"] == len(pairs)
+    assert len(docs) - len(kept) == len(pairs)
+
+
+def test_no_duplicates_means_nothing_removed(tmp_path):
+    rng = random.Random(3)
+    docs = [_doc(i, document(rng)) for i in range(30)] + [_doc(99, "。！…"), _doc(98, "短"), _doc(97, "短")]
+    write_jsonl_gz(tmp_path / "in", docs, files=1)
+    cfg = build_cfg()
+    cfg["executor"]["tasks"] = 1
+    run_stages(dedup.stages(cfg, tmp_path / "in", tmp_path / "out", tmp_path / "work"), tmp_path / "logs")
+    kept = read_jsonl(tmp_path / "out")
+    # Two identical short texts (one shingle each) are exact duplicates; everything else is unique,
+    # including a text that is empty once punctuation is stripped.
+    short = [d for d in kept if d["id"] in ("web-97", "web-98")]
+    assert len(short) == 1 and short[0]["metadata"]["dup_cluster_size"] == 2
+    assert sorted(d["id"] for d in kept if d not in short) == sorted(d["id"] for d in docs[:31])
+    assert {d["metadata"]["dup_cluster_size"] for d in kept if d not in short} == {1}
+
+
+def test_threshold_curve_is_the_lsh_s_curve():
+    curve = dedup.threshold_curve(28, 3)
+    assert curve[0.2] < 0.25 < 0.9 < curve[0.5]
+    assert all(a < b for a, b in zip(curve.values(), list(curve.values())[1:]))
+
+
+def test_repeated_paragraphs_across_documents(tmp_path):
+    rng = random.Random(21)
+    boiler = "本網站所有內容均受著作權法保護，未經書面同意不得轉載或重製，違者依法追究責任。"
+    docs = [_doc(i, document(rng, paragraphs=2) + "\n延伸閱讀\n" + boiler) for i in range(6)]
+    docs.append(_doc(50, boiler))  # nothing but boilerplate
+    docs.append(_doc(51, document(rng, paragraphs=2) + "\n" + boiler.replace("，", ",")))  # same once normalised
+    write_jsonl_gz(tmp_path / "in", docs, files=2)
+    cfg = build_cfg(paragraphs={"enabled": True, "min_chars": 20, "shards": 3})
+    stages = dedup.stages(cfg, tmp_path / "in", tmp_path / "out", tmp_path / "work")
+    assert [s.name for s in stages][-3:] == ["dedup_paragraph_hashes", "dedup_paragraph_match", "dedup_paragraphs"]
+    run_stages(stages, tmp_path / "logs")
+    kept = read_jsonl(tmp_path / "out")
+    holders = [d for d in kept if "著作權法" in d["text"]]
+    assert len(holders) == 1  # the first document keeps it
+    assert all(d["text"].count("延伸閱讀") == 1 for d in kept if d["id"] not in ("web-50", "web-51"))
+    assert len(kept) == len(docs) - (0 if holders[0]["id"] == "web-50" else 1)
+    stats = step_stats(tmp_path / "logs" / "dedup_paragraphs", "paragraph filter")
+    assert stats["total"] == len(docs) and stats["forwarded"] == len(kept)
+    assert stats["paragraphs_removed"] == 7  # 8 documents held it
+    assert stats.get("dropped_repeated_paragraphs", 0) == len(docs) - len(kept)
+
+
+def test_build_plan_runs_dedup_between_ingest_and_documents(tmp_path):
+    from twbert.build import plan
+
+    cfg = build_cfg()
+    cfg.update(out=str(tmp_path / "run"))
+    cfg["inputs"]["fineweb"] = [str(tmp_path / "x.parquet")]
+    stages = plan(cfg)
+    names = [s.name for s in stages]
+    assert names[:5] == ["ingest", "dedup_signatures", "dedup_buckets", "dedup_clusters", "dedup_filter"]
+    buckets, clusters = stages[2], stages[3]
+    assert buckets.tasks == cfg["dedup"]["buckets"] and clusters.tasks == 1
+    writer = stages[4].pipeline[-1]
+    assert writer.output_folder.path == str(tmp_path / "run" / "documents")
+
+
+def test_cluster_verifies_every_pair_of_a_band_group(tmp_path):
+    """datatrove writes a band group A,B,C as the chain A-B, B-C; when only A-C verifies it must be found."""
+    import numpy as np
+    from datatrove.pipeline.dedup.minhash import MinhashConfig
+
+    mh = MinhashConfig(n_grams=3, num_buckets=1, hashes_per_bucket=4, seed=1)
+    (tmp_path / "buckets").mkdir()
+    (tmp_path / "sigs" / "docsigs").mkdir(parents=True)
+    np.array([0, 0, 0, 1, 0, 1, 0, 2], dtype="<u4").tofile(tmp_path / "buckets" / "00000_00.dups")
+    np.array([[1, 2, 3, 4], [5, 6, 7, 8], [1, 2, 3, 4]], dtype="<u8").tofile(tmp_path / "sigs" / "docsigs" / "00000.sig")
+    meta = np.array([(1, 0, 10, 5), (1, 0, 10, 6), (3, 0, 10, 7)], dtype=dedup.META_DTYPE)  # doc 2 is tier tw
+    meta.tofile(tmp_path / "sigs" / "docsigs" / "00000.meta")
+    step = dedup.TwMinhashCluster(str(tmp_path / "buckets"), str(tmp_path / "sigs"), str(tmp_path / "out"), mh, 0.45)
+    step.run()
+    assert np.fromfile(tmp_path / "out" / "000000.remove", dtype="<u4").tolist() == [0]
+    assert np.fromfile(tmp_path / "out" / "000000.sizes", dtype="<u4").tolist() == [2, 2]
