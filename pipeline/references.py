@@ -1,0 +1,155 @@
+"""Reference-like headings, and stripping of trailing reference / link-list blocks from web text.
+
+Headings are compared after normalisation: NFKC, lower case, and every space, punctuation mark and
+symbol removed, so `== 參考 資料 ==`, `參考資料：` and `【參考資料】` all read `參考資料`. A heading
+is reference-like when it is one listed term or several joined by 與/和/及/与/and
+(`注釋與參考文獻`, `參考資料和外部連結`).
+
+`WebReferenceStripper` (web documents only) applies two line-level rules, from the end of the text:
+
+1. **Reference heading.** The last line that is a reference-like heading (alone on its line, an
+   optional trailing colon allowed) is cut together with everything after it, provided what follows
+   is at most `max_tail_fraction` of the document's characters: a "參見" in the middle of an article
+   is not a reference block.
+2. **Trailing link list.** Then, repeatedly, the last non-blank line is cut while it is a
+   *reference line*: it contains a URL (`http://`, `https://`, `www.`); or it starts with a
+   citation marker (`[3]`, `^`, `↑`) ; or it is a source credit, `資料來源：…`, `原文網址：…`,
+   `圖片來源：…`, `轉載自…`, `Source: …` (the heading list plus `source_prefixes`, followed by a
+   colon); or it is a reference heading left at the end.
+
+A document left empty is dropped with reason `empty`. Stats: `ref_lines_stripped`, and
+`ref_stripped` for every document that lost a block.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+# Traditional and Simplified forms of zhwiki's reference-section headings, plus the English ones
+# that turn up in both zhwiki and web text.
+DEFAULT_REFERENCE_HEADINGS = [
+    "參考資料", "参考资料", "參考文獻", "参考文献", "參考來源", "参考来源", "參考", "参考", "參考書目", "参考书目",
+    "參考網址", "参考网址", "外部連結", "外部链接", "外部鏈接", "外部連接", "外部连接", "外部鏈結", "外部链结",
+    "延伸閱讀", "延伸阅读", "擴展閱讀", "扩展阅读", "擴充閱讀", "扩充阅读", "參見", "参见", "參看", "参看",
+    "另見", "另见", "相關條目", "相关条目", "相關項目", "相关项目", "相關連結", "相关链接", "相關鏈接",
+    "相關連接", "相关连接", "相關文章", "相关文章", "注釋", "注释", "註釋", "注解", "註解", "腳註", "脚注",
+    "註腳", "注脚", "附註", "附注", "資料來源", "资料来源", "來源", "来源", "書目", "书目", "文獻", "文献",
+    "引用", "引註", "引注", "出處", "出处",
+    "references", "reference", "externallinks", "seealso", "notes", "furtherreading", "bibliography", "sources",
+]
+
+CONNECTORS = re.compile(r"與|和|及|与|以及|暨|and")
+_URL = re.compile(r"https?://|www\.", re.I)
+_CITATION = re.compile(r"^\s*(?:\[\d+\]|\^|↑|［\d+］)")
+
+# Source credits seen at the foot of Chinese web pages, besides the headings themselves.
+DEFAULT_SOURCE_PREFIXES = [
+    "原文網址", "原文网址", "原文連結", "原文链接", "本文來源", "本文来源", "圖片來源", "图片来源",
+    "新聞來源", "新闻来源", "轉載自", "转载自", "引用自", "文章來源", "文章来源", "source", "via",
+]
+
+
+def normalise(heading: str) -> str:
+    """NFKC, lower-cased, without spaces, punctuation or symbols."""
+    s = unicodedata.normalize("NFKC", heading).lower()
+    return "".join(c for c in s if not unicodedata.category(c)[0] in "PSZC")
+
+
+class ReferenceHeadings:
+    """Decides whether a heading is reference-like."""
+
+    def __init__(self, headings: list[str] | None = None):
+        terms = {normalise(h) for h in (headings if headings is not None else DEFAULT_REFERENCE_HEADINGS)}
+        self.terms = {t for t in terms if t}
+        self._longest = max((len(t) for t in self.terms), default=0)
+
+    def __contains__(self, heading: str) -> bool:
+        s = normalise(heading)
+        if not s:
+            return False
+        if s in self.terms:
+            return True
+        parts = [p for p in CONNECTORS.split(s) if p]
+        return len(parts) > 1 and all(self._segments(p) for p in parts)
+
+    def _segments(self, s: str) -> bool:
+        # Whole string covered by listed terms ("參考資料外部連結" after the connector was a comma).
+        ok = [True] + [False] * len(s)
+        for i in range(1, len(s) + 1):
+            for j in range(max(0, i - self._longest), i):
+                if ok[j] and s[j:i] in self.terms:
+                    ok[i] = True
+                    break
+        return ok[-1]
+
+
+class WebReferenceStripper(PipelineStep):
+    """Cut trailing reference blocks and link lists from web documents (rules in the module docstring).
+
+    Args:
+        headings: reference-like headings (default `DEFAULT_REFERENCE_HEADINGS`).
+        source_prefixes: extra line prefixes that, followed by a colon, mark a source credit line.
+        max_tail_fraction: rule 1 cuts at a heading only if what follows is at most this share of the text.
+    """
+
+    name = "✂️ web reference stripper"
+    type = "✂️ - FORMAT"
+
+    def __init__(self, headings: list[str] | None = None, source_prefixes: list[str] | None = None, max_tail_fraction: float = 0.3):
+        super().__init__()
+        self.headings = ReferenceHeadings(headings)
+        prefixes = set(self.headings.terms) | {normalise(p) for p in (source_prefixes if source_prefixes is not None else DEFAULT_SOURCE_PREFIXES)}
+        alt = "|".join(sorted((re.escape(p) for p in prefixes if p), key=len, reverse=True))
+        self._credit = re.compile(r"^\s*[【\[(（]?\s*(?:" + alt + r")\s*[】\])）]?\s*[:：]", re.I)
+        self.max_tail_fraction = max_tail_fraction
+
+    def is_reference_line(self, line: str) -> bool:
+        return bool(_URL.search(line) or _CITATION.match(line) or self._credit.match(line))
+
+    def _is_heading(self, line: str) -> bool:
+        line = line.strip().rstrip(":：")
+        return bool(line) and len(line) <= 30 and line in self.headings
+
+    def strip(self, text: str) -> tuple[str, int]:
+        """(text without its trailing reference block, number of non-blank lines removed)."""
+        lines = text.split("\n")
+        n = len(lines)
+        total = len(text) or 1
+        # Rule 1: last reference heading with a short enough tail.
+        tail = 0
+        for i in range(n - 1, -1, -1):
+            tail += len(lines[i]) + 1
+            if self._is_heading(lines[i]):
+                if tail - len(lines[i]) - 1 <= self.max_tail_fraction * total:
+                    lines = lines[:i]
+                break
+        # Rule 2: trailing reference lines (and a heading they leave dangling at the end).
+        while lines and (not lines[-1].strip() or self.is_reference_line(lines[-1]) or self._is_heading(lines[-1])):
+            lines.pop()
+        if len(lines) == n:
+            return text, 0
+        removed = sum(1 for ln in text.split("\n")[len(lines):] if ln.strip())
+        return "\n".join(lines), removed
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data:
+            self.stat_update("total")
+            if doc.metadata.get("source") != "web":
+                self.stat_update("forwarded")
+                yield doc
+                continue
+            with self.track_time():
+                text, removed = self.strip(doc.text)
+            if removed:
+                self.stat_update("ref_stripped")
+                self.stat_update("ref_lines_stripped", value=removed)
+            doc.text = text
+            if not doc.text.strip():
+                self.stat_update("dropped", "dropped_empty")
+                continue
+            self.stat_update("forwarded")
+            yield doc

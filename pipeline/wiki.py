@@ -1,0 +1,351 @@
+"""Read MediaWiki `pages-articles` dumps (`*.xml.bz2`, multistream or not) as documents.
+
+The dump is never held in memory: bytes are decompressed a chunk at a time, `<page>` elements are
+cut out of the byte stream (a literal `<page>` inside wikitext is always escaped as `&lt;page&gt;`, so
+the tags can only be real element boundaries) and each page is parsed on its own. That gives
+resynchronisation for free: a malformed page or invalid UTF-8 costs that one page, counted with its
+reason, and reading carries on at the next `<page>`.
+
+Work is split across tasks by file and, for multistream dumps (which come with an
+`-index.txt.bz2` listing `offset:page_id:title`), by bz2 stream: every stream of every file goes in
+one list and each task takes a contiguous slice of it, seeks to its first byte and decodes only its
+own byte ranges. A dump without an index is one unit of work.
+
+Stats (docs/architecture.md): `total` counts raw `<page>` elements, `forwarded` the documents
+yielded, and `dropped_<reason>` one of `namespace`, `redirect`, `disambiguation`, `malformed`,
+`invalid_utf8`, `truncated`.
+"""
+
+from __future__ import annotations
+
+import bz2
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from datatrove.utils.logging import logger
+
+CHUNK = 1 << 20  # compressed bytes read at a time
+
+# zhwiki's disambiguation templates and their redirects (Template:Disambig and what links to it).
+DEFAULT_DISAMBIGUATION_TEMPLATES = [
+    "disambig", "disambiguation", "dab", "disamb", "消歧義", "消歧义", "消歧義頁", "消歧义页", "aimai",
+    "hndis", "geodis", "numberdis", "shipindex", "letter-numbercombdisambig", "mountainindex",
+    "roadindex", "set index article", "sia", "人名消歧義", "人名消歧义", "地名消歧義", "地名消歧义",
+]
+
+_DUMP_NAME = re.compile(r"(\.xml\.bz2|\.xml-p\d+p\d+\.bz2)$")
+
+
+class WikiDumpError(ValueError):
+    """A dump that cannot be read at all (missing file, unreadable index)."""
+
+
+@dataclass(frozen=True)
+class _Stream:
+    path: str
+    start: int  # byte offset of the bz2 stream; -1 = whole file (no index)
+    pages: int  # pages the index lists in it (0 when unknown)
+
+
+def is_dump_name(name: str) -> bool:
+    return bool(_DUMP_NAME.search(name)) and "-index" not in name
+
+
+def expand_paths(paths, predicate) -> list[str]:
+    """Files named by `paths` (files or directories, searched recursively; local or fsspec URLs), sorted."""
+    from fsspec.core import url_to_fs
+
+    out = []
+    for p in [paths] if isinstance(paths, str) else paths:
+        fs, root = url_to_fs(str(p))
+        if fs.isdir(root):
+            found = sorted(f for f in fs.find(root) if predicate(f.rsplit("/", 1)[-1]))
+        elif fs.exists(root):
+            found = [root]
+        else:
+            raise WikiDumpError(f"input not found: {p}")
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        out += [f if protocol in ("file", "local") else f"{protocol}://{f}" for f in found]
+    return out
+
+
+def _open(path: str, mode: str = "rb"):
+    import fsspec
+
+    return fsspec.open(path, mode).open()
+
+
+def index_path(dump: str) -> str | None:
+    """The multistream index next to `dump`, if there is one."""
+    from fsspec.core import url_to_fs
+
+    head, _, name = dump.rpartition("/")
+    candidates = [name.replace(".xml.bz2", "-index.txt.bz2")]
+    if "multistream" in name:  # zhwiki-…-multistream1.xml-p1p187712.bz2 → …-multistream-index1.txt-p1p187712.bz2
+        candidates.append(name.replace("multistream", "multistream-index", 1).replace(".xml", ".txt", 1))
+    for c in candidates:
+        if c == name:
+            continue
+        p = f"{head}/{c}" if head else c
+        fs, root = url_to_fs(p)
+        if fs.exists(root):
+            return p
+    return None
+
+
+_INDEX_LINE = re.compile(rb"^(\d+):\d+:", re.M)
+_NONBLANK_LINE = re.compile(rb"^[^\n]*?\S", re.M)
+
+
+def read_index(index: str) -> list[tuple[int, int]]:
+    """[(stream offset, pages in it)] from a multistream index (`offset:page_id:title` lines), in file order."""
+    from collections import Counter
+
+    counts: Counter = Counter()
+    rest = b""
+    lineno = 0
+    with bz2.open(_open(index), "rb") as f:
+        while True:
+            chunk = f.read(1 << 23)
+            data = rest + chunk
+            cut = data.rfind(b"\n") + 1 if chunk else len(data)
+            block, rest = data[:cut], data[cut:]
+            offsets = _INDEX_LINE.findall(block)
+            if len(offsets) != len(_NONBLANK_LINE.findall(block)):
+                for i, line in enumerate(block.split(b"\n"), lineno + 1):
+                    if line.strip() and not _INDEX_LINE.match(line):
+                        raise WikiDumpError(f"{index}:{i}: not an `offset:page_id:title` line: {line[:80]!r}")
+            counts.update(offsets)
+            lineno += block.count(b"\n")
+            if not chunk:
+                break
+    return sorted((int(o), n) for o, n in counts.items())
+
+
+class WikiDumpReader(PipelineStep):
+    """Yield namespace-0 article pages of zhwiki dumps as documents whose text is the raw wikitext.
+
+    Args:
+        paths: dump files or directories (recursively searched for `*.xml.bz2`), local or fsspec URLs.
+        namespaces: namespaces kept (default: articles only).
+        disambiguation_templates: template names (case-insensitive) that mark a disambiguation page.
+        limit: stop after this many yielded documents per task (-1: no limit), for trial runs.
+        default_metadata: merged under every document's metadata.
+    """
+
+    name = "📚 zhwiki dump"
+    type = "📖 - READER"
+
+    def __init__(
+        self,
+        paths: str | list[str],
+        namespaces: tuple[int, ...] = (0,),
+        disambiguation_templates: list[str] | None = None,
+        limit: int = -1,
+        default_metadata: dict | None = None,
+    ):
+        super().__init__()
+        self.paths = [paths] if isinstance(paths, str) else list(paths)
+        self.namespaces = set(namespaces)
+        names = disambiguation_templates if disambiguation_templates is not None else DEFAULT_DISAMBIGUATION_TEMPLATES
+        alt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+        self._disambig = re.compile(r"\{\{\s*(?:template:|模板:)?(?:" + alt + r")\s*(?:\||\}\})", re.I) if names else None
+        self.limit = limit
+        self.default_metadata = default_metadata or {}
+
+    # ---- planning -------------------------------------------------------------------------------
+    def streams(self) -> list[_Stream]:
+        """Every unit of work, in a fixed order: all tasks compute the same list."""
+        units = []
+        for dump in expand_paths(self.paths, is_dump_name):
+            index = index_path(dump)
+            if index is None:
+                units.append(_Stream(dump, -1, 0))
+            else:
+                units += [_Stream(dump, off, n) for off, n in read_index(index)]
+        return units
+
+    def shard(self, rank: int, world_size: int) -> list[_Stream]:
+        units = self.streams()
+        n = len(units)
+        return units[rank * n // world_size : (rank + 1) * n // world_size]
+
+    # ---- reading --------------------------------------------------------------------------------
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        units = self.shard(rank, world_size)
+        yielded = 0
+        i = 0
+        while i < len(units) and yielded != self.limit:
+            # Consecutive streams of one file are one contiguous byte range: one seek, one read.
+            j = i + 1
+            while j < len(units) and units[j].path == units[i].path and units[i].start >= 0:
+                j += 1
+            for doc in self._read_range(units[i:j]):
+                yield doc
+                yielded += 1
+                if yielded == self.limit:  # stop before reading (and counting) another page
+                    return
+            i = j
+
+    def _read_range(self, group: list[_Stream]):
+        path = group[0].path
+        if group[0].start < 0:
+            self.stat_update("input_files")
+        else:
+            self.stat_update("input_streams", value=len(group))
+        with _open(path) as f:
+            if group[0].start < 0:
+                yield from self._read_pages(path, self._decompress_whole(f, path), expected=None)
+                return
+            f.seek(group[0].start)
+            for k, s in enumerate(group):
+                end = group[k + 1].start if k + 1 < len(group) else None
+                pos = f.tell()
+                if pos != s.start:
+                    f.seek(s.start)
+                chunks = self._decompress_stream(f, path, s.start, end)
+                yield from self._read_pages(path, chunks, expected=s)
+
+    def _decompress_whole(self, f, path):
+        """Decompressed bytes of a whole (possibly multi-stream) bz2 file; None marks a truncated or corrupt tail."""
+        d, fed, pos = bz2.BZ2Decompressor(), False, 0
+        while raw := f.read(CHUNK):
+            pos += len(raw)
+            while raw:
+                fed = True
+                try:
+                    out = d.decompress(raw)
+                except OSError as e:
+                    logger.error(f"{path}: corrupt bz2 data near compressed byte {pos}: {e}")
+                    yield None
+                    return
+                if out:
+                    yield out
+                if d.eof:  # a multistream file is many bz2 streams back to back
+                    raw, d, fed = d.unused_data, bz2.BZ2Decompressor(), False
+                else:
+                    raw = b""
+        if fed:
+            logger.error(f"{path}: bz2 data ends mid-stream at compressed byte {pos}: the file is truncated")
+            yield None
+
+    def _decompress_stream(self, f, path, start, end):
+        """Decompressed bytes of the one bz2 stream at `start`; None marks a truncated or corrupt stream."""
+        d = bz2.BZ2Decompressor()
+        pos = start
+        while not d.eof:
+            want = CHUNK if end is None else min(CHUNK, end - pos)
+            raw = f.read(want) if want > 0 else b""
+            if not raw:
+                logger.error(f"{path}: bz2 stream at byte {start} ends at byte {pos} before its end marker: the file is truncated")
+                yield None
+                return
+            pos += len(raw)
+            try:
+                out = d.decompress(raw)
+            except OSError as e:
+                logger.error(f"{path}: corrupt bz2 stream at byte {start} (near byte {pos}): {e}")
+                yield None
+                return
+            if out:
+                yield out
+
+    def _read_pages(self, path, chunks, expected: _Stream | None):
+        """Cut `<page>…</page>` out of decompressed chunks and turn each into a document (or a counted drop)."""
+        buf = b""
+        i = 0  # scan position in buf; buf is compacted once per chunk, never per page
+        base = 0  # decompressed offset of buf[0], for error positions
+        seen = 0
+        truncated = False
+        where = f"{path} (stream at byte {expected.start})" if expected else path
+        for chunk in chunks:
+            if chunk is None:
+                truncated = True
+                break
+            buf = buf[i:] + chunk
+            base += i
+            i = 0
+            while True:
+                s = buf.find(b"<page>", i)
+                if s < 0:
+                    i = max(i, len(buf) - 5)  # a tag may straddle the chunk boundary
+                    break
+                e = buf.find(b"</page>", s)
+                nxt = buf.find(b"<page>", s + 6, e if e >= 0 else len(buf))
+                if nxt >= 0:  # a page without its closing tag: drop it, resume at the next one
+                    seen += 1
+                    self._drop("malformed", f"{where}: <page> at decompressed byte {base + s} has no </page>")
+                    i = nxt
+                    continue
+                if e < 0:
+                    i = s
+                    break
+                seen += 1
+                doc = self._page(buf[s : e + 7], where, base + s)
+                if doc is not None:
+                    yield doc
+                i = e + 7
+        rest = buf[i:]
+        if truncated:
+            lost = max(1 if b"<page>" in rest else 0, (expected.pages - seen) if expected and expected.pages else 0)
+            if lost:
+                self.stat_update("total", value=lost)
+                self.stat_update("dropped", value=lost)
+                self.stat_update("dropped_truncated", value=lost)
+                logger.error(f"{where}: {lost} page(s) lost to truncation after decompressed byte {base + i}")
+        elif b"<page>" in rest:
+            self._drop("truncated", f"{where}: data ends inside a <page> at decompressed byte {base + i + rest.find(b'<page>')}")
+
+    def _drop(self, reason: str, message: str | None = None):
+        self.stat_update("total", "dropped", f"dropped_{reason}")
+        if message:
+            logger.warning(message)
+
+    def _page(self, raw: bytes, where: str, pos: int) -> Document | None:
+        try:
+            xml = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            self._drop("invalid_utf8", f"{where}: invalid UTF-8 at decompressed byte {pos + e.start}; page dropped")
+            return None
+        try:
+            page = ET.fromstring(xml)
+        except ET.ParseError as e:
+            line, col = e.position
+            self._drop("malformed", f"{where}: malformed <page> at decompressed byte {pos} (line {line}, column {col} of the page): {e}")
+            return None
+        title = page.findtext("title")
+        ns = page.findtext("ns")
+        page_id = page.findtext("id")
+        rev = page.find("revision")
+        text = rev.find("text") if rev is not None else None
+        try:
+            ns = int(ns)
+            page_id = int(page_id)
+            rev_id = int(rev.findtext("id"))
+        except (TypeError, ValueError, AttributeError):
+            self._drop("malformed", f"{where}: <page> at decompressed byte {pos} ({title!r}) lacks a numeric ns, id or revision id")
+            return None
+        if title is None or text is None:
+            self._drop("malformed", f"{where}: <page> {page_id} at decompressed byte {pos} lacks a title or revision text")
+            return None
+        if ns not in self.namespaces:
+            self._drop("namespace")
+            return None
+        if page.find("redirect") is not None:
+            self._drop("redirect")
+            return None
+        wikitext = text.text or ""
+        if self._disambig is not None and self._disambig.search(wikitext):
+            self._drop("disambiguation")
+            return None
+        self.stat_update("total", "forwarded")
+        meta = dict(self.default_metadata)
+        meta.update(source="wiki", title=title, page_id=page_id, rev_id=rev_id)
+        doc = Document(text=wikitext, id=f"zhwiki/{page_id}", metadata=meta)
+        self.update_doc_stats(doc)
+        return doc

@@ -1,0 +1,414 @@
+"""Wikitext → the plain text a zh-tw reader of zhwiki sees.
+
+`WikitextCleaner` rewrites wiki documents (`metadata.source == "wiki"`); web documents pass through.
+
+1. **Conversion markup** (`-{…}-`, innermost first) is resolved before parsing and each result is
+   *protected*: replaced by one private-use character that nothing later (markup stripping, page
+   rules, OpenCC) can touch, and put back at the very end. So the variant the page author chose is
+   inserted verbatim (`-{于}-爾班` stays 于爾班; OpenCC alone would give 於爾班).
+   - `-{zh-hans:…;zh-hant:…;zh-tw:…}-`: zh-tw, else zh-hant, else zh-hk, else zh-mo, else the first of
+     zh-hans / zh-cn / zh-sg / zh-my / zh converted with OpenCC s2twp.
+   - `-{text}-`, `-{R|text}-`: the text, verbatim.
+   - `-{H|rules}-`: a page-wide rule, displays nothing. `-{A|rules}-`: a page-wide rule that also
+     displays its zh-tw form. `-{T|…}-`, `-{D|…}-`, `-{-|…}-`: display nothing.
+   - `-{zh-hans;zh-hant|text}-` (variant flags): the text if zh-tw or zh-hant is listed, else nothing.
+2. **Page rules** (`-{H|…}-`, `-{A|…}-`, and the numbered parameters of `{{NoteTA}}`): every form a
+   rule lists is replaced, in the text outside conversion markup, by the rule's zh-tw form (protected),
+   *before* OpenCC s2twp converts the rest of the text. `NoteTA`'s `G1=` group tables are not applied.
+   A unidirectional `X=>zh-tw:Y` rule maps only X.
+3. **Markup** (mwparserfromhell): links keep their text; files/images, categories and interlanguage
+   links go; `<ref>`, `<references>`, tables, galleries, math and code go; every template goes
+   (infoboxes, navboxes, citations, …) except the inline ones that carry running text
+   (`INLINE_TEMPLATES`: `{{lang|en|…}}`, `{{le|…}}`, `{{link-en|…}}`, `{{tsl|…}}`, `{{nowrap|…}}` …),
+   whose visible text is kept. Reference-like sections (references.py) are dropped with their
+   subsections. Headings become paragraph breaks.
+4. **Whitespace**: Unicode spaces become one ASCII space, lines are stripped, empty brackets left by
+   removed citations (`（）`, `（，）`) go, paragraphs are separated by one blank line.
+"""
+
+from __future__ import annotations
+
+import re
+
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from twbert.pipeline.references import ReferenceHeadings
+
+# Variants a zh-tw reader falls back to, in order; the simplified ones are converted with s2twp.
+VARIANT_PRIORITY = ("zh-tw", "zh-hant", "zh-hk", "zh-mo", "zh-hans", "zh-cn", "zh-sg", "zh-my", "zh")
+SIMPLIFIED = frozenset({"zh-hans", "zh-cn", "zh-sg", "zh-my", "zh"})
+TW_FLAGS = frozenset({"zh-tw", "zh-hant"})
+
+# Inline templates whose visible text is running text: name → parameters to try, first non-empty wins.
+# A trailing `*` matches any suffix (`lang-*` covers {{lang-en|…}}, {{lang-ja|…}}). Names are compared
+# lower-cased with `_` as space. Anything not listed here renders as nothing.
+INLINE_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "lang": ("2",), "lang-*": ("1",), "langwithname": ("3",), "llang": ("2",),
+    "le": ("3", "1"), "link-*": ("3", "1"), "tsl": ("4", "3"), "ill": ("1",), "illm": ("1",), "interlanguage link": ("1",),
+    "nowrap": ("1",), "nobr": ("1",), "small": ("1",), "big": ("1",), "larger": ("1",), "smaller": ("1",),
+    "bold": ("1",), "b": ("1",), "italic": ("1",), "i": ("1",), "em": ("1",), "strong": ("1",), "u": ("1",),
+    "underline": ("1",), "s": ("1",), "del": ("1",), "ins": ("1",), "sup": ("1",), "sub": ("1",), "center": ("1",),
+    "font": ("1", "text"), "color": ("2",), "colour": ("2",), "abbr": ("1",), "unicode": ("1",), "script/*": ("1",),
+    "ruby": ("1",), "ruby-*": ("1",), "transl": ("3", "2"), "transliteration": ("3", "2"), "ipa": ("1",),
+    "ipa-*": ("1",), "audio": ("2",), "nihongo": ("1",), "zh": ("t", "c", "s"), "quote": ("1", "text", "quote"),
+    "cquote": ("1", "quote"), "quotation": ("1",), "blockquote": ("1", "text"), "flag": ("1",), "flagcountry": ("1",),
+    "國旗": ("1",), "国旗": ("1",), "en": ("1",), "linktext": ("1",), "keypress": ("1",), "notetag": (),
+}
+
+FILE_NS = frozenset({"file", "image", "media", "文件", "檔案", "档案", "图像", "圖像", "媒體", "媒体", "媒體文件", "媒体文件"})
+CATEGORY_NS = frozenset({"category", "分类", "分類"})
+# Interlanguage prefixes: a language code (`en:`, `ja:`, `zh-yue:`, `simple:`); `wikt:` and other
+# interwiki links are inline links with text and stay.
+_LANG_PREFIX = re.compile(r"^(?:[a-z]{2,3}(?:-[a-z]{2,8})*|simple)$")
+NON_LANG_PREFIXES = frozenset({"wikt", "wiktionary", "w", "s", "q", "b", "n", "v", "c", "d", "m", "mw", "meta", "commons", "wikisource", "wikiquote", "wikibooks", "wikinews", "wikiversity", "wikidata", "species", "mediawiki", "wp", "wikipedia", "help", "portal", "user", "talk", "special", "template", "module", "draft", "phab", "doi", "isbn", "rfc"})
+
+DROP_TAGS = frozenset({
+    "ref", "references", "gallery", "math", "chem", "ce", "syntaxhighlight", "source", "pre", "score", "timeline",
+    "graph", "mapframe", "maplink", "templatedata", "imagemap", "table", "inputbox", "categorytree", "includeonly",
+    "hiero", "indicator", "section", "templatestyles", "charinsert", "poem-ignore",
+})
+
+_CONVERSION = re.compile(r"-\{((?:(?!-\{|\}-).)*?)\}-", re.S)
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+# <ref> bodies are mostly citation templates: cut them before parsing, the costliest part otherwise.
+_REF = re.compile(r"<ref\b[^>]*?/>|<ref\b[^>]*>.*?</ref\s*>", re.S | re.I)
+_NOTETA = re.compile(r"\{\{\s*(?:template:|模板:)?noteta\s*[|}]", re.I)
+_MAGIC = re.compile(r"__[A-Z]+__")
+_FLAGS = re.compile(r"^\s*([A-Za-z\-;\s]*?)\s*\|(.*)$", re.S)
+_RULE_SPLIT = re.compile(r";(?=\s*(?:[^;=]*=>\s*)?zh(?:-[a-z]{2,4})?\s*:)")
+_RULE_PIECE = re.compile(r"^\s*(?:(?P<src>[^;]*?)\s*=>\s*)?(?P<var>zh(?:-[a-z]{2,4})?)\s*:(?P<val>.*?)\s*;?\s*$", re.S)
+_PUA_FIRST = 0xF0000  # planes 15 and 16: private use, never in real text worth keeping
+_PUA = re.compile("[\U000F0000-\U0010FFFD]")
+_SPACES = re.compile(r"[^\S\n]+")
+_EMPTY_BRACKETS = re.compile(r"[（(]\s*[，,、；;：:\s]*\s*[）)]")
+_BLANKS = re.compile(r"\n{3,}")
+# Unbalanced markup (a template never closed, a stray `]]`) survives parsing as literal text; MediaWiki
+# would show it too, but it is noise to a model: cut the brackets, keep the words.
+_LEFTOVER = re.compile(r"-\{|\}-|\{\{|\}\}|\[\[|\]\]|\{\||\|\}|</?ref\b[^>]*>|<references\s*/?>", re.I)
+_BARE_URL = re.compile(r"(?:https?|ftp)://[^\s<>\[\]{}|\"，。、）]+")  # free links: a URL is not prose
+
+
+def parse_rules(body: str) -> list[tuple[str | None, str, str]]:
+    """`zh-hans:A;zh-tw:B;` → [(None, 'zh-hans', 'A'), (None, 'zh-tw', 'B')]; unidirectional pieces carry their source."""
+    out = []
+    for piece in _RULE_SPLIT.split(body):
+        if not piece.strip():
+            continue
+        m = _RULE_PIECE.match(piece)
+        if not m:
+            return []  # not a rule list: the caller treats the body as text
+        out.append((m["src"], m["var"].lower(), m["val"]))
+    return out
+
+
+def _template_name(t) -> str:
+    name = str(t.name).strip().replace("_", " ")
+    for prefix in ("template:", "模板:", "样板:", "樣板:", "t:"):
+        if name.lower().startswith(prefix):
+            name = name[len(prefix):]
+    return " ".join(name.split()).lower()
+
+
+class Wikitext:
+    """One configured wikitext renderer; `render(wikitext) -> text`. Holds an OpenCC converter."""
+
+    def __init__(self, reference_headings: list[str] | None = None, extra_inline_templates: dict | None = None,
+                 keep_headings: bool = False, opencc_config: str = "s2twp"):
+        import opencc
+
+        self.cc = opencc.OpenCC(opencc_config)
+        self.refs = ReferenceHeadings(reference_headings)
+        self.keep_headings = keep_headings
+        table = dict(INLINE_TEMPLATES)
+        for k, v in (extra_inline_templates or {}).items():
+            table[str(k).lower().replace("_", " ")] = tuple(str(p) for p in ([v] if isinstance(v, (str, int)) else v))
+        self.exact = {k: v for k, v in table.items() if not k.endswith("*")}
+        self.prefixes = sorted(((k[:-1], v) for k, v in table.items() if k.endswith("*")), key=lambda kv: -len(kv[0]))
+        self.counts: dict[str, int] = {}
+
+    # ---- conversion markup -------------------------------------------------------------------------
+    def _choose(self, pieces, unidirectional: bool = False) -> str | None:
+        by_var = {}
+        for _, var, val in pieces:
+            by_var.setdefault(var, val)
+        order = ("zh-tw", "zh-hant") if unidirectional else VARIANT_PRIORITY
+        for var in order:
+            if var in by_var:
+                text = self._plain(by_var[var])
+                return self.cc.convert(text) if var in SIMPLIFIED else text
+        return None
+
+    def _plain(self, wikitext: str) -> str:
+        """Markup inside a conversion value (a link, say) rendered without further conversion."""
+        if not any(c in wikitext for c in "[{<'&"):
+            return wikitext
+        import mwparserfromhell
+
+        return self._render(mwparserfromhell.parse(wikitext))
+
+    def _protect(self, text: str) -> str:
+        self._protected.append(text)
+        return chr(_PUA_FIRST + len(self._protected) - 1)
+
+    def _add_rules(self, body: str) -> str | None:
+        """Register the page-wide rules in `body`; returns the zh-tw form for display (for A|)."""
+        pieces = parse_rules(body)
+        bidi = [p for p in pieces if p[0] is None]
+        shown = None
+        if bidi:
+            target = self._choose(bidi)
+            if target is not None:
+                mark = self._protect(target)
+                for _, _, val in bidi:
+                    if val.strip():
+                        self._rules[val.strip()] = mark
+                shown = mark
+        for src in dict.fromkeys(p[0].strip() for p in pieces if p[0] is not None):
+            target = self._choose([p for p in pieces if p[0] is not None and p[0].strip() == src], unidirectional=True)
+            if target is not None and src:
+                self._rules[src] = self._protect(target)
+        self.counts["page_rules"] = self.counts.get("page_rules", 0) + 1
+        return shown
+
+    def _conversion(self, m: re.Match) -> str:
+        body = m.group(1)
+        self.counts["conversion_markup"] = self.counts.get("conversion_markup", 0) + 1
+        fm = _FLAGS.match(body)
+        if fm and "[" not in fm.group(1):
+            flags = {f.strip() for f in fm.group(1).split(";") if f.strip()}
+            rest = fm.group(2)
+            if "H" in flags:
+                self._add_rules(rest)
+                return ""
+            if "A" in flags:
+                return self._add_rules(rest) or ""
+            if flags & {"T", "D", "-"}:
+                return ""
+            if "R" in flags:
+                return self._protect(self._plain(rest))
+            variants = {f.lower() for f in flags}
+            if variants and all(v.startswith("zh") for v in variants):
+                return self._protect(self._plain(rest)) if variants & TW_FLAGS else ""
+        pieces = parse_rules(body)
+        if pieces and any(src is None for src, _, _ in pieces):
+            chosen = self._choose([p for p in pieces if p[0] is None])
+            return self._protect(chosen) if chosen is not None else ""
+        return self._protect(self._plain(body))
+
+    # ---- markup ---------------------------------------------------------------------------------------
+    def _render(self, code, top: bool = False) -> str:
+        from mwparserfromhell.nodes import Heading
+
+        parts = []
+        skip_below = None  # level of the reference heading whose section is being skipped
+        for node in code.nodes:
+            if isinstance(node, Heading):
+                if skip_below is not None and node.level > skip_below:
+                    continue
+                skip_below = None
+                title = self._render(node.title).strip()
+                if top and self._expand(title) in self.refs:
+                    skip_below = node.level
+                    self.counts["ref_sections_stripped"] = self.counts.get("ref_sections_stripped", 0) + 1
+                    continue
+                parts.append("\n\n" + (title + "\n\n" if self.keep_headings and title else ""))
+                continue
+            if skip_below is not None:
+                continue
+            parts.append(self._node(node))
+        return "".join(parts)
+
+    def _node(self, node) -> str:
+        from mwparserfromhell import nodes as n
+
+        if isinstance(node, n.Text):
+            return _BARE_URL.sub("", node.value) if "//" in node.value else node.value
+        if isinstance(node, n.Wikilink):
+            return self._link(node)
+        if isinstance(node, n.Template):
+            return self._template(node)
+        if isinstance(node, n.Tag):
+            return self._tag(node)
+        if isinstance(node, n.HTMLEntity):
+            try:
+                return node.normalize()
+            except ValueError:
+                return ""
+        if isinstance(node, n.ExternalLink):
+            return self._render(node.title) if node.brackets and node.title else ""
+        return ""  # comments, {{{arguments}}}
+
+    def _link(self, node) -> str:
+        title = str(node.title).strip()
+        visible = title.startswith(":")
+        title = title.lstrip(":").strip()
+        if ":" in title and not visible:
+            prefix = title.split(":", 1)[0].strip().lower()
+            if prefix in FILE_NS or prefix in CATEGORY_NS:
+                return ""
+            if _LANG_PREFIX.match(prefix) and prefix not in NON_LANG_PREFIXES:
+                return ""  # interlanguage link
+        elif ":" in title:
+            prefix = title.split(":", 1)[0].strip().lower()
+            if prefix in FILE_NS:
+                return ""
+        if node.text is not None:
+            text = self._render(node.text)
+            if text.strip():
+                return text
+            return re.sub(r"\s*[（(][^（()）]*[)）]\s*$", "", title.split(":", 1)[-1])  # pipe trick
+        return title
+
+    def _template(self, node) -> str:
+        name = _template_name(node)
+        if name.startswith("#") or name.startswith("subst:"):
+            return ""
+        if name == "convert":
+            vals = [str(p.value).strip() for p in node.params if not p.showkey][:2]
+            return self._render_str(" ".join(vals))
+        spec = self.exact.get(name)
+        if spec is None:
+            for prefix, s in self.prefixes:
+                if name.startswith(prefix):
+                    spec = s
+                    break
+        if spec is None:
+            return ""
+        for key in spec:
+            if node.has(key):
+                value = node.get(key).value
+                text = self._render(value)
+                if text.strip():
+                    self.counts["inline_templates"] = self.counts.get("inline_templates", 0) + 1
+                    return text.strip()
+        return ""
+
+    def _render_str(self, s: str) -> str:
+        import mwparserfromhell
+
+        return self._render(mwparserfromhell.parse(s))
+
+    def _tag(self, node) -> str:
+        tag = str(node.tag).strip().lower()
+        if node.wiki_markup:
+            if tag in ("table",):
+                return ""
+            if tag == "hr":
+                return "\n"
+            if tag in ("li", "dt", "dd"):
+                return ""
+            return self._render(node.contents) if node.contents is not None else ""
+        if tag in DROP_TAGS:
+            return ""
+        if tag == "br":
+            return "\n"
+        if tag == "nowiki":
+            return str(node.contents) if node.contents is not None else ""
+        if node.contents is None:
+            return ""
+        inner = self._render(node.contents)
+        return f"\n\n{inner}\n\n" if tag in ("p", "div", "blockquote", "poem") else inner
+
+    # ---- the whole page -------------------------------------------------------------------------------
+    def render(self, wikitext: str) -> str:
+        import mwparserfromhell
+
+        self._protected: list[str] = []
+        self._rules: dict[str, str] = {}
+        text = _PUA.sub("", wikitext)
+        text = _COMMENT.sub("", text)
+        text = _REF.sub("", text)
+        text = _MAGIC.sub("", text)
+        while True:  # innermost conversion markup first; nested results are protected already
+            new = _CONVERSION.sub(self._conversion, text)
+            if new == text:
+                break
+            text = new
+        code = mwparserfromhell.parse(text)
+        for t in code.filter_templates(recursive=False) if _NOTETA.search(text) else ():
+            if _template_name(t) == "noteta":
+                for p in t.params:
+                    if str(p.name).strip().isdigit() and str(p.value).strip():
+                        self._add_rules(str(p.value).strip())
+        out = self._render(code, top=True)
+        out, n = _LEFTOVER.subn("", out)
+        if n:
+            self.counts["markup_leftovers"] = self.counts.get("markup_leftovers", 0) + n
+        if self._rules:
+            alt = "|".join(re.escape(s) for s in sorted(self._rules, key=len, reverse=True))
+            out = re.sub(alt, lambda m: self._rules[m.group(0)], out)
+        return normalise_whitespace(self._expand(self.cc.convert(out)))
+
+    def _expand(self, text: str) -> str:
+        """Put the protected spans back (they may nest)."""
+        while _PUA.search(text):
+            text = _PUA.sub(lambda m: self._protected[ord(m.group(0)) - _PUA_FIRST], text)
+        return text
+
+
+def normalise_whitespace(text: str) -> str:
+    text = _SPACES.sub(" ", text)
+    text = _EMPTY_BRACKETS.sub("", text)
+    lines = [ln.strip() for ln in text.split("\n")]
+    text = "\n".join(lines)
+    return _BLANKS.sub("\n\n", text).strip()
+
+
+class WikitextCleaner(PipelineStep):
+    """Render wiki documents' wikitext as Taiwan-form plain text (module docstring); others pass through.
+
+    Args:
+        reference_headings: section headings dropped with their subsections (default: references.py's list).
+        extra_inline_templates: more inline templates, name → parameter(s) whose text is kept.
+        keep_headings: keep heading text as its own paragraph (default: a heading is only a paragraph break).
+        opencc_config: OpenCC conversion applied outside conversion markup.
+    """
+
+    name = "🧹 wikitext → text"
+    type = "✂️ - FORMAT"
+
+    def __init__(self, reference_headings: list[str] | None = None, extra_inline_templates: dict | None = None,
+                 keep_headings: bool = False, opencc_config: str = "s2twp"):
+        super().__init__()
+        self.kwargs = dict(reference_headings=reference_headings, extra_inline_templates=extra_inline_templates,
+                           keep_headings=keep_headings, opencc_config=opencc_config)
+        self._wikitext = None
+
+    @property
+    def wikitext(self) -> Wikitext:
+        # Built in the worker: OpenCC handles do not pickle.
+        if self._wikitext is None:
+            self._wikitext = Wikitext(**self.kwargs)
+        return self._wikitext
+
+    def __getstate__(self):
+        return {**self.__dict__, "_wikitext": None}
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data:
+            self.stat_update("total")
+            if doc.metadata.get("source") != "wiki":
+                self.stat_update("forwarded")
+                yield doc
+                continue
+            w = self.wikitext
+            w.counts = {}
+            with self.track_time():
+                try:
+                    text = w.render(doc.text)
+                except Exception as e:  # mwparserfromhell is robust, but one odd page must not stop a dump
+                    from datatrove.utils.logging import logger
+
+                    logger.warning(f"wikitext of {doc.metadata.get('title')!r} ({doc.id}) could not be rendered: {e!r}")
+                    self.stat_update("dropped", "dropped_unparseable")
+                    continue
+            for k, v in w.counts.items():
+                self.stat_update(k, value=v)
+            if not text:
+                self.stat_update("dropped", "dropped_empty")
+                continue
+            doc.text = text
+            self.stat_update("forwarded")
+            self.update_doc_stats(doc)
+            yield doc
