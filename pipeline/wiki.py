@@ -292,7 +292,9 @@ class WikiDumpReader(PipelineStep):
                 i = e + 7
         rest = buf[i:]
         if truncated:
-            lost = max(1 if b"<page>" in rest else 0, (expected.pages - seen) if expected and expected.pages else 0)
+            # Without an index the number of lost pages is unknown; count at least one, so that a
+            # corrupt file is never a silent zero in the funnel.
+            lost = max(1, (expected.pages - seen) if expected and expected.pages else 0)
             if lost:
                 self.stat_update("total", value=lost)
                 self.stat_update("dropped", value=lost)

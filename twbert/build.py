@@ -98,12 +98,18 @@ def run(cfg: dict) -> dict:
     # so they simply run one after the other.
     chained = cfg["executor"].get("type", "local") == "slurm"
     previous = None
-    for stage in stages:
+    for i, stage in enumerate(stages):
         executor = make_executor(cfg, stage, logs / stage.name, depends=previous if chained else None)
         if chained:
             previous = executor
-        else:
-            executor.run()
+            continue
+        executor.run()
+        if stage.name == "ingest" and i + 1 < len(stages):
+            ran = collect([stage.name], logs)
+            if not ran["funnel"] or ran["funnel"][-1]["kept"] == 0:
+                print_funnel(ran)
+                raise UsageError("no document survived ingest (see the funnel above for why); "
+                                 "the later stages have nothing to read")
     if previous is not None:
         previous.run()  # submits the whole chain; stats.json is complete once the jobs finish
         print(f"submitted {len(stages)} Slurm stages; rerun the same command after they finish for stats.json")

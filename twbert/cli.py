@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata  # noqa: F401  datatrove 0.9 calls importlib.metadata without importing it
+import os
 import sys
 
 # Order here is the order in `twbert --help`: the data flow, front to back.
@@ -62,6 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a data error raised inside a task: one line, the traceback on request
+        if os.environ.get("TWBERT_TRACEBACK"):
+            raise
+        print(f"twbert {args.command}: error: {type(e).__name__}: {e}\n"
+              "(set TWBERT_TRACEBACK=1 for the traceback; datatrove task logs are under OUT/logs/)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
