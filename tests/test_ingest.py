@@ -26,9 +26,8 @@ def build(tmp_path, **overrides):
 
 
 def test_ingest_stage_end_to_end(tmp_path):
-    # This steps alone: the variant policy may re-convert a page it scores as Mainland, which
-    # would hide what the cleaner chose (see test_with_variant_steps_on for the default config).
-    docs, steps = build(tmp_path, variant={"enabled": False})
+    # The default config, variant policy included: it tiers wiki pages but must not re-convert them.
+    docs, steps = build(tmp_path)
     assert sorted((tmp_path / "documents").iterdir())[0].name.endswith(".jsonl.gz")
     wiki = {d["metadata"]["title"]: d for d in docs if d["metadata"]["source"] == "wiki"}
     web = {d["id"]: d for d in docs if d["metadata"]["source"] == "web"}

@@ -1,0 +1,164 @@
+"""Variant scoring: speed (docs/s on one core) and accuracy, rule-only and with the classifier.
+
+    python benchmarks/bench_variant.py [--repeat 3]
+
+Text: the DRCD test set (/work/shared/data/drcd_test.json, Taiwan Wikipedia paragraphs; benchmark
+use only). Without it the script says so and stops: there is no offline substitute for real text.
+
+What can and cannot be measured here:
+- DRCD is real **Taiwan** text only. Real Mainland and HK text is not available offline, so the cn
+  and hk figures are a **synthetic proxy**: the held-out DRCD paragraphs converted by OpenCC
+  (tw2sp → Simplified; then s2tw → Mainland wording in Taiwan characters; or s2hk → HK forms).
+  The rules and the classifier are built from the same OpenCC tables, so the proxy flatters them;
+  it shows the mechanics, not accuracy on real Mainland/HK web text.
+- The classifier is trained on the first half of the DRCD articles (weak labels, as
+  `twbert variant train` makes them) and evaluated on the other half.
+
+Speed is compared, in the same run, with the alternative the issue names: running the OpenCC round
+trip s2twp(tw2sp(x)) on each document (before even diffing it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DRCD = Path("/work/shared/data/drcd_test.json")
+
+
+def rate(fn, docs, repeat):
+    """Docs per CPU-second of this process: a per-core figure that other load on the machine
+    does not distort (OpenCC and fastText run in-process and single-threaded here)."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.process_time()
+        fn(docs)
+        best = min(best, time.process_time() - start)
+    return len(docs) / best
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=3, help="timing repeats (best is reported)")
+    ap.add_argument("--epochs", type=int, default=25, help="classifier epochs")
+    args = ap.parse_args()
+    if not DRCD.exists():
+        print(f"{DRCD} not found: this benchmark needs real Taiwan text; skipping.")
+        return 0
+
+    from twbert import config
+    from twbert.pipeline.policy import decide
+    from twbert.pipeline.variant import VariantFeatures, converter
+    from twbert.pipeline.variant_model import VariantModel, train
+
+    vcfg = config.defaults("build")["variant"]
+    terms, rules = vcfg["terms"], vcfg["policy"]
+    articles = json.loads(DRCD.read_text(encoding="utf-8"))["data"]
+    half = len(articles) // 2
+    train_arts, test_arts = articles[:half], articles[half:]
+    test_paras = [p["context"] for a in test_arts for p in a["paragraphs"]]
+    # Web-page-sized documents: five consecutive paragraphs of one article.
+    pages = []
+    for a in articles:
+        ps = [p["context"] for p in a["paragraphs"]]
+        pages += ["\n".join(ps[i:i + 5]) for i in range(0, len(ps), 5)]
+    print(f"DRCD: {len(articles)} articles; {len(test_paras)} held-out paragraphs "
+          f"(mean {statistics.mean(map(len, test_paras)):.0f} chars); {len(pages)} pages "
+          f"(mean {statistics.mean(map(len, pages)):.0f} chars)")
+
+    t0 = time.perf_counter()
+    features = VariantFeatures(terms["mainland_extra"], terms["mainland_ignore"], terms["hk_extra"])
+    print(f"feature tables: {len(features.mainland_terms)} Mainland terms, built in {time.perf_counter() - t0:.2f} s")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        src = tmp / "train.jsonl"
+        with open(src, "w", encoding="utf-8") as fh:
+            for a in train_arts:
+                fh.write(json.dumps({"text": "\n".join(p["context"] for p in a["paragraphs"])}, ensure_ascii=False) + "\n")
+        print("\n## classifier: trained on the first half of DRCD's articles (weak labels), held-out examples")
+        print(f"{'features':<34} {'acc':>6} {'tw R':>6} {'cn R':>6} {'hk R':>6} {'cn-in-trad':>10} {'MB':>6} {'train s':>8}")
+        reports = {}
+        for name, kw in (("chars, word bigrams (default)", dict(word_ngrams=2)),
+                         ("chars, word trigrams", dict(word_ngrams=3)),
+                         ("chars, subwords minn1 maxn2", dict(word_ngrams=1, minn=1, maxn=2))):
+            start = time.perf_counter()
+            r = train([str(src)], tmp / f"{len(reports)}.bin", epochs=args.epochs, progress=False, **kw)
+            dt = time.perf_counter() - start
+            reports[name] = (tmp / f"{len(reports)}.bin", r)
+            pc = r["per_class"]
+            print(f"{name:<34} {r['accuracy']:>6.3f} {pc['tw']['recall']:>6.3f} {pc['cn']['recall']:>6.3f} "
+                  f"{pc['hk']['recall']:>6.3f} {r['per_kind_accuracy'].get('cn_in_trad', 0):>10.3f} "
+                  f"{r['bytes'] / 1e6:>6.1f} {dt:>8.1f}")
+        model_path, report = reports["chars, word bigrams (default)"]
+        print("default model per class (held-out):", json.dumps(report["per_class"]))
+        model = VariantModel(model_path, max_chars=vcfg["max_chars"])
+
+        # ---- accuracy on held-out paragraphs
+        tw2sp = converter("tw2sp")
+        simp = [tw2sp.convert(p) for p in test_paras]
+        sets = {
+            "Taiwan (real DRCD)": ("tw", test_paras),
+            "cn Simplified (proxy)": ("cn", simp),
+            "cn in Traditional (proxy)": ("cn", [converter("s2tw").convert(s) for s in simp]),
+            "hk (proxy)": ("hk", [converter("s2hk").convert(s) for s in simp]),
+        }
+        # A paragraph whose Taiwan text has no Taiwan-specific word converts to Mainland wording
+        # unchanged: no method can call it Mainland. "words differ" keeps the paragraphs where the
+        # conversion changed wording, not only characters: s2tw(tw2sp(x)) != s2tw(t2s(x)).
+        t2s, s2tw = converter("t2s"), converter("s2tw")
+        char_only = [s2tw.convert(t2s.convert(p)) for p in test_paras]
+        print("\n## held-out paragraphs: variant accuracy and share reaching the `tw` tier")
+        print("   'words differ' = paragraphs whose conversion changed wording, not only characters")
+        print(f"{'set':<28} {'n':>5} {'rules acc':>9} {'+model acc':>10} {'rules→tw':>9} {'+model→tw':>9} "
+              f"{'words differ':>12} {'rules acc':>9} {'+model acc':>10} {'rules→tw':>9} {'+model→tw':>9}")
+        for name, (gold, texts) in sets.items():
+            scores = [features(t) for t in texts]
+            probs = model.predict(texts)
+            r_dec = [decide(s, rules) for s in scores]
+            m_dec = [decide({**s, **p}, rules) for s, p in zip(scores, probs)]
+            differ = [i for i in range(len(texts)) if s2tw.convert(simp[i]) != char_only[i]]
+
+            def acc(dec, idx):
+                return sum(dec[i][0] == gold for i in idx) / len(idx) if idx else float("nan")
+
+            def to_tw(dec, idx):
+                return sum(dec[i][1] == "tw" for i in idx) / len(idx) if idx else float("nan")
+
+            all_idx = list(range(len(texts)))
+            print(f"{name:<28} {len(texts):>5} {acc(r_dec, all_idx):>9.3f} {acc(m_dec, all_idx):>10.3f} "
+                  f"{to_tw(r_dec, all_idx):>9.3f} {to_tw(m_dec, all_idx):>9.3f} {len(differ):>12} "
+                  f"{acc(r_dec, differ):>9.3f} {acc(m_dec, differ):>10.3f} {to_tw(r_dec, differ):>9.3f} "
+                  f"{to_tw(m_dec, differ):>9.3f}")
+
+        # ---- the ignore list's trade-off, rules only, on all 1,000 DRCD paragraphs
+        every = [p["context"] for a in articles for p in a["paragraphs"]]
+        every_cn = [s2tw.convert(tw2sp.convert(p)) for p in every]
+        changed = [i for i, p in enumerate(every) if every_cn[i] != s2tw.convert(t2s.convert(p))]
+        print(f"\n## mainland_ignore trade-off, rules only: all {len(every)} DRCD paragraphs; "
+              f"cn-in-Traditional proxy where words differ (n={len(changed)})")
+        for name, ignore in (("default mainland_ignore", terms["mainland_ignore"]), ("no ignore list", [])):
+            f = VariantFeatures(terms["mainland_extra"], ignore, terms["hk_extra"])
+            tw_kept = sum(decide(f(p), rules)[1] == "tw" for p in every) / len(every)
+            cn_out = sum(decide(f(every_cn[i]), rules)[1] != "tw" for i in changed) / len(changed)
+            print(f"{name:<26} Taiwan kept in tw {tw_kept:.3f} | Mainland proxy kept out of tw {cn_out:.3f}")
+
+        # ---- speed
+        print("\n## speed, one core (best of %d)" % args.repeat)
+        s2twp = converter("s2twp")
+        for label, docs in (("paragraphs", test_paras), ("pages", pages)):
+            rules_only = rate(lambda ds: [features(d) for d in ds], docs, args.repeat)
+            with_model = rate(lambda ds: ([features(d) for d in ds], model.predict(ds)), docs, args.repeat)
+            round_trip = rate(lambda ds: [s2twp.convert(tw2sp.convert(d)) for d in ds], docs, args.repeat)
+            print(f"{label:<10} scorer rules-only {rules_only:>8.0f} docs/s | with classifier {with_model:>7.0f} docs/s | "
+                  f"OpenCC round trip alone {round_trip:>7.0f} docs/s (rules-only is {rules_only / round_trip:.1f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

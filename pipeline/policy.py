@@ -1,0 +1,142 @@
+"""Variant policy: scores → `variant`, `tier`, sampling `weight`, and optional Taiwan-form conversion.
+
+Tiers:
+- `tw`            written in Taiwan usage: kept as is, highest weight;
+- `tw_converted`  Mainland or HK text converted to Taiwan form with OpenCC (hk2s/t2s then s2twp),
+                  `converted_from` records the original variant;
+- `other`         non-Taiwan text kept unconverted (variants not listed in `convert`);
+- `drop`          too little Han text, or a variant listed in `drop`: removed, counted by reason.
+
+The variant comes from the classifier when there is one, from the rules otherwise; then guards that
+look at the evidence directly move a `tw` call away from `tw` when the text carries Mainland terms,
+Cantonese/HK markers or too many Simplified characters. That is what keeps Mainland text written in
+Traditional characters (軟件, 信息, 視頻, 網絡) out of the `tw` tier whatever the classifier says.
+"""
+
+from __future__ import annotations
+
+from datatrove.data import Document
+from datatrove.pipeline.filters.base_filter import BaseFilter
+
+from twbert.cli import UsageError
+from twbert.pipeline.variant import VARIANTS, converter
+
+TIERS = ("tw", "tw_converted", "other", "drop")
+
+DEFAULTS = {
+    "min_han_ratio": 0.3,
+    "tw_min_trad_ratio": 0.9,
+    "tw_max_mainland_terms": 1.0,
+    "tw_max_hk_markers": 3.0,
+    "tw_min_p": 0.5,
+    "cn_min_mainland_terms": 1.0,
+    "hk_min_markers": 3.0,
+    "convert": ["cn", "hk"],
+    "drop": [],
+    "weights": {"tw": 1.0, "tw_converted": 0.3, "other": 0.1},
+}
+
+
+def decide(meta: dict, rules: dict) -> tuple[str, str, str | None]:
+    """(variant, tier, why) for one document's scores. `why` names the rule that decided."""
+    r = {**DEFAULTS, **rules}
+    has_p = all(k in meta for k in ("p_tw", "p_cn", "p_hk"))
+    if has_p:
+        variant = max(VARIANTS, key=lambda v: meta[f"p_{v}"])
+        why = "classifier"
+    elif meta["trad_ratio"] < 0.5:
+        variant, why = "cn", "simplified"
+    elif meta["hk_markers"] >= r["hk_min_markers"]:
+        variant, why = "hk", "hk_markers"
+    elif meta["mainland_terms"] >= r["cn_min_mainland_terms"]:
+        variant, why = "cn", "mainland_terms"
+    elif meta.get("domain_hint") in ("cn", "hk"):
+        variant, why = meta["domain_hint"], "domain"
+    else:
+        variant, why = "tw", "rules"
+    if variant == "tw":  # guards: evidence overrides a `tw` call, from rules or classifier
+        if meta["trad_ratio"] < r["tw_min_trad_ratio"]:
+            variant, why = "cn", "guard_trad_ratio"
+        elif meta["mainland_terms"] > r["tw_max_mainland_terms"]:
+            variant, why = "cn", "guard_mainland_terms"
+        elif meta["hk_markers"] > r["tw_max_hk_markers"]:
+            variant, why = "hk", "guard_hk_markers"
+        elif has_p and meta["p_tw"] < r["tw_min_p"]:
+            variant = "cn" if meta["p_cn"] >= meta["p_hk"] else "hk"
+            why = "guard_p_tw"
+    if meta["han_ratio"] < r["min_han_ratio"]:
+        return variant, "drop", "low_han_ratio"
+    if variant == "tw":
+        return variant, "tw", why
+    if variant in r["drop"]:
+        return variant, "drop", f"variant_{variant}"
+    if variant in r["convert"]:
+        return variant, "tw_converted", why
+    return variant, "other", why
+
+
+def to_taiwan(text: str, variant: str) -> str:
+    """Taiwan-form text: through Simplified (hk2s for HK forms, t2s otherwise), then s2twp.
+
+    Going through Simplified first lets s2twp's phrase tables apply to Traditional input too
+    (軟件 → 软件 → 軟體), which s2twp alone, expecting Simplified, would leave as 軟件.
+    """
+    simp = converter("hk2s" if variant == "hk" else "t2s").convert(text)
+    return converter("s2twp").convert(simp)
+
+
+class VariantPolicy(BaseFilter):
+    """Sets `variant`, `tier`, `weight` (and `converted_from`) from the scorer's metadata.
+
+    Args:
+        rules: tier thresholds, `convert` and `drop` variant lists and per-tier `weights`
+            (config `variant.policy`; see DEFAULTS and twbert/defaults/build.yaml).
+
+    Stats: `variant_<v>` for every document read (the detected mix before the policy),
+    `tier_<t>` for every document (after), `converted_<v>` per conversion, `dropped_<reason>`.
+    """
+
+    name = "🀄 Variant policy"
+
+    def __init__(self, rules: dict | None = None):
+        super().__init__()
+        rules = dict(rules or {})
+        unknown = set(rules) - set(DEFAULTS)
+        if unknown:
+            raise UsageError(f"variant.policy: unknown keys {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+        self.rules = {**DEFAULTS, **rules}
+        for key in ("convert", "drop"):
+            bad = set(self.rules[key]) - set(VARIANTS)
+            if bad:
+                raise UsageError(f"variant.policy.{key}: {sorted(bad)} not among {list(VARIANTS)}")
+        if "tw" in self.rules["drop"] or "tw" in self.rules["convert"]:
+            raise UsageError("variant.policy: `tw` cannot be converted or dropped: it is the target variant")
+        self.weights = {**DEFAULTS["weights"], **(self.rules["weights"] or {})}
+        if set(self.weights) != {"tw", "tw_converted", "other"}:
+            raise UsageError("variant.policy.weights: give exactly tw, tw_converted and other")
+
+    @classmethod
+    def from_config(cls, vcfg: dict) -> "VariantPolicy":
+        return cls(vcfg.get("policy") or {})
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        meta = doc.metadata
+        if "han_ratio" not in meta:
+            raise UsageError(f"document {doc.id}: no variant scores: VariantPolicy must follow VariantScorer")
+        variant, tier, why = decide(meta, self.rules)
+        self.stat_update(f"variant_{variant}")
+        self.stat_update(f"tier_{tier}")
+        meta["variant"] = variant
+        meta["tier"] = tier
+        if tier == "drop":
+            return False, why
+        if tier == "tw_converted":
+            # The wikitext cleaner already rendered wiki pages as a zh-tw reader sees them, keeping
+            # the forms conversion markup pins (-{于}-爾班, -{R|软件}-). Converting again would undo
+            # exactly those, so wiki pages are tiered but their text is left alone.
+            if meta.get("source") != "wiki":
+                doc.text = to_taiwan(doc.text, variant)
+            meta["converted_from"] = variant
+            self.stat_update(f"converted_{variant}")
+        meta["weight"] = float(self.weights[tier])
+        return True

@@ -1,0 +1,336 @@
+"""Which Chinese variant is this document written in: Taiwan, Mainland or Hong Kong?
+
+`VariantFeatures` turns a text (and its URL) into the scores the policy decides on; `VariantScorer`
+is the datatrove step that writes them into each document's metadata:
+
+- `han_ratio`      Han characters / non-space characters.
+- `trad_ratio`     Traditional-only / (Traditional-only + Simplified-only) characters. Both sets come
+                   from OpenCC's own STCharacters/TSCharacters tables; 0.5 when the text has neither.
+- `mainland_terms` Mainland-usage hits per 1,000 Han characters. A term is Mainland usage when the
+                   OpenCC round trip s2twp(tw2sp(x)) changes it: exactly the keys of OpenCC's
+                   TWPhrases table (軟件→軟體, 信息→資訊, 視頻→影片 ...), matched in OpenCC-Traditional,
+                   Taiwan-Traditional and Simplified spelling, plus the config's extra terms and
+                   minus its ignore list (words Taiwan also uses: 支持, 項目, 程序 ...). Matching one
+                   term table in OpenCC's own matcher (`TermCounter`) is far cheaper than running
+                   the two conversions and diffing, and counts the same places (docs/variant.md).
+- `hk_markers`     Cantonese and Hong Kong usage per 1,000 Han characters: Cantonese characters
+                   (嘅 咗 喺 ...), HK terms from the config, and the characters OpenCC writes
+                   differently for HK than for Taiwan (説/說, 衞/衛; 户/戶 in Traditional text only).
+- `domain_hint`    from the URL's TLD: `tw`, `cn`, `hk` or `none`.
+- `p_tw`, `p_cn`, `p_hk`  the fastText classifier's probabilities, when a model is configured.
+
+Every score is defined for every input: an empty or non-Han document gets han_ratio 0, trad_ratio
+0.5, zero rates and (with a model) uniform probabilities, never NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from twbert.cli import UsageError
+
+VARIANTS = ("tw", "cn", "hk")
+
+# CJK Unified Ideographs, Extension A, Compatibility Ideographs, Extensions B-H.
+_HAN_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3134F))
+_HAN = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _HAN_RANGES) + "]")
+_SPACE = re.compile(r"\s")
+
+# Cantonese written forms: common in HK speech-style text, essentially absent from Taiwan and
+# Mainland Mandarin writing. (係 and 咁 are left out: Mandarin writes them too.)
+CANTONESE_CHARS = "嘅咗喺嗰冇啲佢哋睇唔嘢咩嚟噉啱嘞喎囉㗎嗮乜攞搵揾冚嬲瞓諗蕒餸嚿"
+
+
+# --------------------------------------------------------------------------- OpenCC tables
+
+def _opencc_root() -> Path:
+    import opencc
+
+    return Path(opencc.__file__).parent / "clib"
+
+
+@lru_cache(maxsize=None)
+def converter(config: str):
+    """A cached OpenCC converter (`s2twp`, `tw2sp`, `t2s`, ...). Not picklable: build it lazily."""
+    import opencc
+
+    return opencc.OpenCC(config)
+
+
+@lru_cache(maxsize=None)
+def opencc_table(name: str) -> dict[str, list[str]]:
+    """One of OpenCC's installed dictionaries (e.g. "TWPhrases") as {key: [values]}.
+
+    The pip package ships them compiled (.ocd2, a marisa trie) with its own `opencc_dict` tool,
+    which dumps them to text: that is the only reader of the format we can rely on.
+    """
+    root = _opencc_root()
+    src = root / "share" / "opencc" / f"{name}.ocd2"
+    tool = root / "bin" / "opencc_dict"
+    if not src.is_file() or not os.access(tool, os.X_OK):
+        raise UsageError(
+            f"OpenCC dictionary {name} not found at {src} (or its dump tool at {tool}); "
+            "reinstall the pinned opencc package: pip install 'opencc==1.4.2'"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        dst = Path(tmp) / f"{name}.txt"
+        res = subprocess.run([str(tool), "-i", str(src), "-o", str(dst), "-f", "ocd2", "-t", "text"],
+                             capture_output=True, text=True)
+        if res.returncode != 0 or not dst.is_file():
+            raise UsageError(f"could not read OpenCC dictionary {src}: {res.stderr.strip()}")
+        table = {}
+        for line in dst.read_text(encoding="utf-8").splitlines():
+            key, _, values = line.partition("\t")
+            if key and values:
+                table[key] = values.split(" ")
+    return table
+
+
+@lru_cache(maxsize=None)
+def char_sets() -> tuple[frozenset[str], frozenset[str]]:
+    """(Traditional-only, Simplified-only) characters.
+
+    Traditional-only: a key of TSCharacters that never maps to itself (們→们, 這→这).
+    Simplified-only: a key of STCharacters that never maps to itself (们→們). Characters in both
+    sets (a few that are one variant's simplification and another's traditional form) are neither.
+    """
+    trad = {k for k, vs in opencc_table("TSCharacters").items() if len(k) == 1 and k not in vs}
+    simp = {k for k, vs in opencc_table("STCharacters").items() if len(k) == 1 and k not in vs}
+    both = trad & simp
+    return frozenset(trad - both), frozenset(simp - both)
+
+
+@lru_cache(maxsize=None)
+def hk_forms() -> tuple[frozenset[str], frozenset[str]]:
+    """HK character forms: (HK-only, also-Simplified).
+
+    Every character where OpenCC's s2hk writes neither the Taiwan nor the OpenCC-standard form
+    (説 for 說, 衞 for 衛, 户 for 戶, 温 for 溫). Those that are
+    not Simplified characters (説 衞 啓) are HK evidence anywhere; those that are (户 温 脱) only in
+    Traditional text. A few that Taiwan writes as often as its standard form (台, 裏, 濕, 鈎, 枴) are
+    left out: they are no evidence.
+    """
+    s2hk, s2tw, s2t = converter("s2hk"), converter("s2tw"), converter("s2t")
+    only, shared = set(), set()
+    for key in opencc_table("STCharacters"):
+        hk = s2hk.convert(key)
+        # OpenCC's own standard forms (峯, 衆, 着) are what Simplified→Traditional converters write on
+        # Mainland pages: evidence of conversion, not of Hong Kong.
+        if len(key) == 1 and len(hk) == 1 and hk not in (s2tw.convert(key), s2t.convert(key)) \
+                and hk not in "台裏濕鈎枴":
+            (shared if s2t.convert(hk) != hk else only).add(hk)
+    return frozenset(only), frozenset(shared)
+
+
+def spellings(term: str) -> set[str]:
+    """A term as OpenCC-Traditional, Taiwan-Traditional and Simplified text would spell it."""
+    simp = converter("t2s").convert(term)
+    return {term, simp, converter("s2t").convert(simp), converter("s2tw").convert(simp)}
+
+
+@lru_cache(maxsize=None)
+def _mainland_terms(extra: tuple[str, ...], ignore: tuple[str, ...]) -> frozenset[str]:
+    s2twp, tw2sp = converter("s2twp"), converter("tw2sp")
+    ignored = set().union(*(spellings(t) for t in ignore)) if ignore else set()
+    terms: set[str] = set()
+    for key, values in opencc_table("TWPhrases").items():
+        # A key Taiwan also writes (數據→資料|數據, 菜單→選單|菜單) is no evidence; the round trip
+        # keeps only keys that Taiwan text would not contain unchanged.
+        if key in values or s2twp.convert(tw2sp.convert(key)) == key:
+            continue
+        terms |= spellings(key)
+    for t in extra:
+        terms |= spellings(t)
+    return frozenset(t for t in terms - ignored if _HAN.search(t))
+
+
+@lru_cache(maxsize=None)
+def _hk_terms(extra: tuple[str, ...]) -> frozenset[str]:
+    # OpenCC's HKPhrases is no help here: its HK forms are mostly ones Taiwan writes too (機率,
+    # 伺服器, 伊利諾), so HK usage is the config's list in HK and Taiwan spelling.
+    terms = set()
+    for t in extra:
+        simp = converter("t2s").convert(t)
+        terms |= {t, converter("s2hk").convert(simp), converter("s2tw").convert(simp)}
+    return frozenset(t for t in terms if _HAN.search(t))
+
+
+class TermCounter:
+    """Counts non-overlapping, leftmost-longest occurrences of a term list, in OpenCC's C++ engine.
+
+    The terms become an OpenCC text dictionary that wraps each match in private-use marks; OpenCC's
+    maximum-match segmentation then does the matching in one pass (~14 M chars/s; a trie-shaped
+    Python regex of the same terms managed 2 M chars/s). Not picklable: build it inside a worker.
+    """
+
+    OPEN, CLOSE = "\ue000", "\ue001"
+
+    def __init__(self, terms):
+        import opencc
+
+        self._dir = tempfile.TemporaryDirectory(prefix="twbert-terms-")
+        table = Path(self._dir.name) / "terms.txt"
+        table.write_text("".join(f"{t}\t{self.OPEN}{t}{self.CLOSE}\n" for t in sorted(terms)
+                                 if t and not any(c.isspace() for c in t)), encoding="utf-8")
+        config = Path(self._dir.name) / "terms.json"
+        dic = {"type": "text", "file": str(table)}
+        config.write_text(json.dumps({"name": "twbert terms", "segmentation": {"type": "mmseg", "dict": dic},
+                                      "conversion_chain": [{"dict": dic}]}), encoding="utf-8")
+        self._cc = opencc.OpenCC(str(config))
+        self._hits = re.compile(f"{self.OPEN}(.*?){self.CLOSE}", re.S)
+
+    def count(self, text: str) -> int:
+        return self._cc.convert(text).count(self.OPEN) - text.count(self.OPEN)
+
+    def hits(self, text: str) -> list[str]:
+        return self._hits.findall(self._cc.convert(text))
+
+
+# --------------------------------------------------------------------------- features
+
+TLD_HINTS = {"tw": "tw", "cn": "cn", "hk": "hk", "mo": "hk"}  # Macau writes HK-style Traditional
+
+
+def domain_hint(url: str | None) -> str:
+    """`tw` for .tw/.com.tw/.gov.tw/.edu.tw/.org.tw, `cn` for .cn, `hk` for .hk/.mo, else `none`."""
+    if not url:
+        return "none"
+    try:
+        host = urlsplit(url if "//" in url else "//" + url).hostname or ""
+    except ValueError:
+        return "none"
+    return TLD_HINTS.get(host.rstrip(".").rsplit(".", 1)[-1], "none")
+
+
+class VariantFeatures:
+    """Scores one text; build one per worker (tables take ~0.5 s to load)."""
+
+    def __init__(self, mainland_extra=(), mainland_ignore=(), hk_extra=()):
+        trad, simp = char_sets()
+        # One str.translate pass classifies every character (~14 M chars/s): H = other Han,
+        # T = Traditional-only, S = Simplified-only; the letters themselves map away first.
+        table = {ord(c): "x" for c in "HTS"}
+        for lo, hi in _HAN_RANGES:
+            table.update(dict.fromkeys(range(lo, hi + 1), "H"))
+        table.update(dict.fromkeys(map(ord, trad), "T"))
+        table.update(dict.fromkeys(map(ord, simp), "S"))
+        self._classes = table
+        self.mainland_terms = _mainland_terms(tuple(mainland_extra), tuple(mainland_ignore))
+        self._mainland = TermCounter(self.mainland_terms)
+        only, shared = hk_forms()
+        self._hk = TermCounter(set(_hk_terms(tuple(hk_extra))) | set(CANTONESE_CHARS) | only)
+        self._hk_shared = re.compile("[" + "".join(sorted(shared)) + "]")
+
+    def __call__(self, text: str, url: str | None = None) -> dict:
+        classes = text.translate(self._classes)
+        t, s = classes.count("T"), classes.count("S")
+        han = t + s + classes.count("H")
+        chars = len(text) - len(_SPACE.findall(text))
+        per_k = 1000.0 / han if han else 0.0
+        hk = self._hk.count(text)
+        if t > s:  # 户 温 脱 are HK forms in Traditional text, plain characters in Simplified
+            hk += len(self._hk_shared.findall(text))
+        return {
+            "han_ratio": round(han / chars, 4) if chars else 0.0,
+            "trad_ratio": round(t / (t + s), 4) if t + s else 0.5,
+            "mainland_terms": round(self._mainland.count(text) * per_k, 3),
+            "hk_markers": round(hk * per_k, 3),
+            "domain_hint": domain_hint(url),
+        }
+
+    def mainland_hits(self, text: str) -> list[str]:
+        """The Mainland terms found, for explaining a decision."""
+        return self._mainland.hits(text)
+
+    def hk_hits(self, text: str) -> list[str]:
+        return self._hk.hits(text)
+
+
+class VariantScorer(PipelineStep):
+    """Writes the variant scores (and, with `model`, the classifier's probabilities) to metadata.
+
+    Args:
+        model: path to a fastText model from `twbert variant train`, or None for rules only.
+        mainland_extra / mainland_ignore / hk_extra: term lists (config `variant.terms`).
+        max_chars: characters of each document the classifier reads.
+    """
+
+    name = "🀄 Variant scorer"
+    type = "📊 - STATS"
+
+    def __init__(self, model: str | None = None, mainland_extra=(), mainland_ignore=(), hk_extra=(),
+                 max_chars: int = 2000, batch_size: int = 256):
+        super().__init__()
+        self.model_path = str(model) if model else None
+        if self.model_path:
+            from twbert.pipeline.variant_model import check_model_file
+
+            check_model_file(self.model_path)  # fail in the launcher, not in every worker
+        self.term_args = (tuple(mainland_extra), tuple(mainland_ignore), tuple(hk_extra))
+        self.max_chars = max_chars
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_config(cls, vcfg: dict) -> "VariantScorer":
+        terms = vcfg.get("terms") or {}
+        return cls(model=vcfg.get("model"), mainland_extra=terms.get("mainland_extra") or (),
+                   mainland_ignore=terms.get("mainland_ignore") or (), hk_extra=terms.get("hk_extra") or (),
+                   max_chars=vcfg.get("max_chars", 2000))
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        features = VariantFeatures(*self.term_args)
+        model = None
+        if self.model_path:
+            from twbert.pipeline.variant_model import VariantModel
+
+            model = VariantModel(self.model_path, max_chars=self.max_chars)
+        batch = []
+        for doc in data:
+            batch.append(doc)
+            if len(batch) >= self.batch_size:
+                yield from self._score(batch, features, model)
+                batch = []
+        yield from self._score(batch, features, model)
+
+    def _score(self, batch, features, model):
+        if not batch:
+            return
+        start = time.perf_counter()
+        # fastText predicts a batch in one call; its time is shared out evenly over the batch, so
+        # the step's timing stays per document like every other step's.
+        probs = model.predict([d.text for d in batch]) if model else [None] * len(batch)
+        share = (time.perf_counter() - start) / len(batch)
+        for doc, p in zip(batch, probs):
+            start = time.perf_counter()
+            doc.metadata.update(features(doc.text, doc.metadata.get("url")))
+            if p is not None:
+                doc.metadata.update(p)
+            self.stats.time_stats.update(time.perf_counter() - start + share)
+        for doc in batch:
+            self.stat_update("total")
+            self.stat_update("forwarded")
+            yield doc
+
+
+def steps(cfg: dict) -> list:
+    """The scorer and the policy, in pipeline order, from a build config (`variant:` section).
+
+    Empty when `variant.enabled` is false.
+    """
+    vcfg = cfg.get("variant") or {}
+    if not vcfg.get("enabled", True):
+        return []
+    from twbert.pipeline.policy import VariantPolicy
+
+    return [VariantScorer.from_config(vcfg), VariantPolicy.from_config(vcfg)]

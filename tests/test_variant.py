@@ -1,0 +1,280 @@
+"""Variant features and the tier policy, on sentences written for these tests.
+
+Four kinds of text: Taiwan usage, Mainland usage written in Traditional characters (the hard case:
+a character-set test passes it), Hong Kong / Cantonese, and Simplified; plus empty and non-Han text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from twbert import config
+from twbert.cli import UsageError
+from twbert.pipeline.policy import DEFAULTS, VariantPolicy, decide, to_taiwan
+from twbert.pipeline.variant import (VariantFeatures, VariantScorer, char_sets, converter, domain_hint,
+                                     steps)
+
+TAIWAN = [
+    "這款手機的螢幕很清楚，下載影片也很快，網路訊號在捷運上都不錯。",
+    "我們公司的軟體團隊正在改善伺服器的記憶體用量，預設設定會在下個版本更新。",
+    "使用者可以在應用程式裡點選連結，查看最新的資訊和高畫質影片。",
+    "週末我和朋友騎腳踏車去淡水，傍晚在河邊吃了阿給和魚丸湯。",
+    "政府今天公布新的補助方案，民眾可以上網查詢資格，也能到區公所辦理。",
+]
+MAINLAND_IN_TRADITIONAL = [
+    "這款手機的屏幕很清楚，下載視頻也很快，網絡信號在地鐵上都不錯。",
+    "我們公司的軟件團隊正在優化服務器的內存佔用，默認配置會在下個版本更新。",
+    "用戶可以在應用裡點擊鏈接，查看最新的信息和高清視頻。",
+]
+CANTONESE = [
+    "我哋今日去咗旺角食飯，佢話啲嘢好好食，下次再嚟。",
+    "你係咪唔記得帶鎖匙？我喺樓下等緊你，快啲落嚟啦。",
+]
+SIMPLIFIED = [
+    "这款手机的屏幕很清楚，下载视频也很快，网络信号在地铁上都不错。",
+    "我们公司的软件团队正在优化服务器的内存占用，默认配置会在下个版本更新。",
+]
+EDGE = ["", "   \n\t ", "The quick brown fox jumps over 13 lazy dogs.", "😀🎉👍", "123-456",
+        "Python 3.12 版本的新功能包括更好的錯誤訊息。", "OK，好", "\ue000軟件\ue001"]
+
+
+@pytest.fixture(scope="module")
+def vcfg():
+    return config.defaults("build")["variant"]
+
+
+@pytest.fixture(scope="module")
+def features(vcfg):
+    t = vcfg["terms"]
+    return VariantFeatures(t["mainland_extra"], t["mainland_ignore"], t["hk_extra"])
+
+
+def test_char_sets_come_from_opencc_tables():
+    trad, simp = char_sets()
+    assert {"們", "這", "會", "體", "網", "視"} <= trad
+    assert {"们", "这", "会", "体", "网", "视"} <= simp
+    assert not trad & simp
+    # shared characters are in neither set
+    assert not {"我", "的", "在", "后", "面"} & (trad | simp)
+
+
+def test_han_ratio(features):
+    for s in TAIWAN + MAINLAND_IN_TRADITIONAL + CANTONESE + SIMPLIFIED:
+        assert features(s)["han_ratio"] > 0.8
+    assert features("")["han_ratio"] == 0.0
+    assert features("The quick brown fox.")["han_ratio"] == 0.0
+    mixed = features("Python 3.12 版本的新功能")["han_ratio"]
+    assert 0.2 < mixed < 0.6
+
+
+def test_trad_ratio_cannot_tell_mainland_in_traditional(features):
+    for s in TAIWAN + MAINLAND_IN_TRADITIONAL:
+        assert features(s)["trad_ratio"] == 1.0
+    for s in SIMPLIFIED:
+        assert features(s)["trad_ratio"] == 0.0
+    for s in CANTONESE:
+        assert features(s)["trad_ratio"] >= 0.9
+    assert features("我在你的前面")["trad_ratio"] == 0.5  # only shared characters: no evidence
+    half = features("們们")["trad_ratio"]
+    assert half == 0.5
+
+
+def test_mainland_terms(features):
+    for s in TAIWAN:
+        assert features(s)["mainland_terms"] == 0.0, (s, features.mainland_hits(s))
+    for s in MAINLAND_IN_TRADITIONAL + SIMPLIFIED:
+        assert features(s)["mainland_terms"] > 50.0, s
+    assert set(features.mainland_hits(MAINLAND_IN_TRADITIONAL[0])) >= {"屏幕", "視頻", "網絡"}
+    assert set(features.mainland_hits(SIMPLIFIED[0])) >= {"屏幕", "视频", "网络"}
+    for s in CANTONESE:
+        assert features(s)["mainland_terms"] == 0.0
+    # rate per 1,000 Han characters: one term in a 20-character sentence is 50
+    one = "今天下午我在家裡整理舊的照片和網絡"
+    assert features(one)["mainland_terms"] == pytest.approx(1000 / 17, abs=0.01)
+
+
+def test_mainland_terms_are_what_the_opencc_round_trip_changes(features, vcfg):
+    s2twp, tw2sp = converter("s2twp"), converter("tw2sp")
+    for s in MAINLAND_IN_TRADITIONAL:
+        assert s2twp.convert(tw2sp.convert(s)) != s
+    # Diffing the round trip itself would flag Taiwan text too: it rewrites character variants
+    # (公布→公佈) and words Taiwan also writes (查看→檢視, ignore-listed). The term table does not.
+    changed = [s for s in TAIWAN if s2twp.convert(tw2sp.convert(s)) != s]
+    assert changed and all(features.mainland_hits(s) == [] for s in changed)
+    assert "查看" in vcfg["terms"]["mainland_ignore"]
+    # every counted OpenCC-spelled term changes on the round trip (extras and other spellings aside)
+    from twbert.pipeline.variant import opencc_table
+    keys = [k for k in opencc_table("TWPhrases") if k in features.mainland_terms]
+    assert len(keys) > 300
+    assert all(s2twp.convert(tw2sp.convert(k)) != k for k in keys)
+
+
+def test_term_lists_are_configurable():
+    base = VariantFeatures()
+    assert base("他在公司負責支持客戶")["mainland_terms"] > 0  # 支持 is a TWPhrases key
+    tuned = VariantFeatures(mainland_extra=["抓手"], mainland_ignore=["支持"], hk_extra=["落雨"])
+    assert tuned("他在公司負責支持客戶")["mainland_terms"] == 0.0
+    assert tuned("這個項目的抓手是什麼")["mainland_terms"] > 0
+    assert tuned("這個项目的抓手是什么")["mainland_terms"] > 0  # any spelling of an extra term
+    assert tuned("明天會落雨")["hk_markers"] > 0
+    assert base("明天會落雨")["hk_markers"] == 0.0
+
+
+def test_hk_markers(features):
+    for s in CANTONESE:
+        assert features(s)["hk_markers"] > 100, s
+    for s in TAIWAN + MAINLAND_IN_TRADITIONAL + SIMPLIFIED:
+        assert features(s)["hk_markers"] == 0.0, (s, features.hk_hits(s))
+    # HK character forms: 説 and 綫 where Taiwan writes 說 and 線
+    assert features("他説地鐵綫今日停駛")["hk_markers"] > 0
+    assert features("他說捷運線今天停駛")["hk_markers"] == 0.0
+
+
+@pytest.mark.parametrize("url,hint", [
+    ("https://www.example.com.tw/news/1", "tw"), ("http://www.moe.gov.tw", "tw"),
+    ("https://www.ntu.edu.tw/a?b=c", "tw"), ("https://foo.org.tw", "tw"), ("https://shop.tw:8443/x", "tw"),
+    ("http://news.example.cn/2024/01.html", "cn"), ("https://www.example.com.cn", "cn"),
+    ("https://www.example.hk/", "hk"), ("https://gov.hk", "hk"), ("https://example.com.mo", "hk"),
+    ("https://example.com/tw/page", "none"), ("https://tw.example.com", "none"),
+    ("", "none"), (None, "none"), ("not a url", "none"), ("http://[::1", "none"),
+])
+def test_domain_hint(url, hint):
+    assert domain_hint(url) == hint
+
+
+def test_edge_cases_get_defined_scores(features):
+    for s in EDGE:
+        f = features(s, url="https://x.example.com.tw")
+        for k in ("han_ratio", "trad_ratio", "mainland_terms", "hk_markers"):
+            assert isinstance(f[k], float) and math.isfinite(f[k]), (s, k, f[k])
+        assert f["domain_hint"] == "tw"
+    assert features("")["trad_ratio"] == 0.5
+    # a private-use character in the text cannot inflate the count
+    assert features("\ue000軟件\ue001")["mainland_terms"] == 500.0
+    for s in EDGE[:5]:
+        variant, tier, why = decide(features(s), DEFAULTS)
+        assert tier == "drop" and why == "low_han_ratio"
+
+
+def test_policy_tiers(features, vcfg):
+    rules = vcfg["policy"]
+    for s in TAIWAN:
+        assert decide(features(s), rules)[:2] == ("tw", "tw")
+    for s in MAINLAND_IN_TRADITIONAL:
+        variant, tier, _ = decide(features(s), rules)
+        assert (variant, tier) == ("cn", "tw_converted"), s
+    for s in CANTONESE:
+        assert decide(features(s), rules)[:2] == ("hk", "tw_converted")
+    for s in SIMPLIFIED:
+        assert decide(features(s), rules)[:2] == ("cn", "tw_converted")
+    # a .cn domain tips text without other evidence
+    neutral = "今天下午我在家裡整理舊照片，發現很多小時候的回憶。"
+    assert decide(features(neutral), rules)[0] == "tw"
+    assert decide(features(neutral, "http://a.example.cn"), rules)[0] == "cn"
+    # without conversion non-Taiwan text is `other`; listed variants are dropped
+    assert decide(features(SIMPLIFIED[0]), {**rules, "convert": []})[1] == "other"
+    assert decide(features(CANTONESE[0]), {**rules, "drop": ["hk"]})[1:] == ("drop", "variant_hk")
+
+
+def test_classifier_cannot_put_mainland_terms_into_tw(features, vcfg):
+    """Even a classifier sure a text is Taiwan's cannot overrule the Mainland-term guard."""
+    for s in MAINLAND_IN_TRADITIONAL:
+        scores = {**features(s), "p_tw": 0.99, "p_cn": 0.005, "p_hk": 0.005}
+        assert decide(scores, vcfg["policy"])[:2] == ("cn", "tw_converted")
+    for s in TAIWAN:
+        assert decide({**features(s), "p_tw": 0.2, "p_cn": 0.7, "p_hk": 0.1}, vcfg["policy"])[0] == "cn"
+        assert decide({**features(s), "p_tw": 0.45, "p_cn": 0.3, "p_hk": 0.25}, vcfg["policy"])[:2] == ("cn", "tw_converted")
+        assert decide({**features(s), "p_tw": 0.8, "p_cn": 0.1, "p_hk": 0.1}, vcfg["policy"])[:2] == ("tw", "tw")
+
+
+def test_conversion_to_taiwan_form():
+    assert to_taiwan(MAINLAND_IN_TRADITIONAL[0], "cn") == "這款手機的螢幕很清楚，下載影片也很快，網路訊號在地鐵上都不錯。"
+    assert to_taiwan(SIMPLIFIED[0], "cn") == "這款手機的螢幕很清楚，下載影片也很快，網路訊號在地鐵上都不錯。"
+    assert "說" in to_taiwan("他説得對", "hk")
+    assert "户" not in to_taiwan("這個户口", "hk")
+
+
+def test_policy_config_errors():
+    with pytest.raises(UsageError, match="unknown keys"):
+        VariantPolicy({"tw_max_mainland": 1})
+    with pytest.raises(UsageError, match="not among"):
+        VariantPolicy({"convert": ["jp"]})
+    with pytest.raises(UsageError, match="target variant"):
+        VariantPolicy({"drop": ["tw"]})
+    with pytest.raises(UsageError, match="weights"):
+        VariantPolicy({"weights": {"tw": 1.0, "drop": 0.0}})
+
+
+def test_defaults_match_documented_config(vcfg):
+    assert vcfg["policy"] == DEFAULTS
+    assert vcfg["model"] is None
+
+
+def test_missing_model_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="not found"):
+        VariantScorer(model=tmp_path / "nope.bin")
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"\x00not a fasttext model at all")
+    from twbert.pipeline.variant_model import VariantModel
+    with pytest.raises(UsageError, match="not a fastText model"):
+        VariantModel(bad)
+
+
+def _write_docs(path: Path, docs):
+    with open(path, "w", encoding="utf-8") as fh:
+        for i, (text, url) in enumerate(docs):
+            meta = {"source": "web", "url": url} if url else {"source": "wiki", "title": f"t{i}"}
+            fh.write(json.dumps({"text": text, "id": f"d{i}", "metadata": meta}, ensure_ascii=False) + "\n")
+
+
+def test_steps_in_a_datatrove_pipeline(tmp_path):
+    """Scorer then policy in a real LocalPipelineExecutor run: metadata, conversion and stats."""
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+
+    src = tmp_path / "in"
+    src.mkdir()
+    docs = [(s, None) for s in TAIWAN] + [(s, "https://bbs.example.cn/t") for s in MAINLAND_IN_TRADITIONAL] \
+        + [(s, "https://forum.example.hk/p") for s in CANTONESE] + [(s, None) for s in SIMPLIFIED] \
+        + [("😀🎉 123", None), ("Only English words here.", "https://x.example.com.tw")]
+    _write_docs(src / "docs.jsonl", docs)
+    cfg = config.defaults("build")
+    pipeline = [JsonlReader(str(src)), *steps(cfg), JsonlWriter(str(tmp_path / "out"), compression=None)]
+    LocalPipelineExecutor(pipeline, tasks=1, workers=1, logging_dir=str(tmp_path / "logs")).run()
+
+    out = [json.loads(line) for f in sorted((tmp_path / "out").glob("*.jsonl")) for line in open(f, encoding="utf-8")]
+    assert len(out) == len(docs) - 2
+    by_id = {d["id"]: d for d in out}
+    for i in range(len(TAIWAN)):
+        m = by_id[f"d{i}"]["metadata"]
+        assert (m["variant"], m["tier"], m["weight"]) == ("tw", "tw", 1.0)
+        assert "converted_from" not in m and m["domain_hint"] == "none"
+        assert by_id[f"d{i}"]["text"] == TAIWAN[i]
+    for d in out:
+        m = d["metadata"]
+        assert {"han_ratio", "trad_ratio", "mainland_terms", "hk_markers", "domain_hint", "variant", "tier", "weight"} <= set(m)
+        assert "p_tw" not in m  # no model configured
+        if m["tier"] == "tw_converted":
+            assert m["converted_from"] == m["variant"] != "tw" and m["weight"] == 0.3
+    mainland = [by_id[f"d{i}"] for i in range(len(TAIWAN), len(TAIWAN) + len(MAINLAND_IN_TRADITIONAL))]
+    assert all(d["metadata"]["tier"] == "tw_converted" for d in mainland)
+    assert "螢幕" in mainland[0]["text"] and "屏幕" not in mainland[0]["text"]
+
+    stats = json.loads((tmp_path / "logs" / "stats.json").read_text())
+    policy = next(s for s in stats if "policy" in s["name"].lower())["stats"]
+    val = lambda k: policy.get(k, {}).get("total", 0) if isinstance(policy.get(k), dict) else policy.get(k, 0)  # noqa: E731
+    assert val("total") == len(docs) == val("forwarded") + val("dropped")
+    assert val("dropped_low_han_ratio") == 2
+    assert val("variant_tw") == len(TAIWAN)
+    # the two dropped docs have no Traditional evidence, so the trad_ratio guard calls them cn
+    assert val("variant_cn") == len(MAINLAND_IN_TRADITIONAL) + len(SIMPLIFIED) + 2
+    assert val("variant_hk") == len(CANTONESE)
+    assert val("tier_tw") == len(TAIWAN) and val("tier_drop") == 2
+    assert val("converted_cn") == len(MAINLAND_IN_TRADITIONAL) + len(SIMPLIFIED)
+    assert val("converted_hk") == len(CANTONESE)
+    assert sum(val(f"tier_{t}") for t in ("tw", "tw_converted", "other", "drop")) == len(docs)
