@@ -1,0 +1,397 @@
+"""The shards stage as datatrove steps: documents in, one MDS dataset per source x tier out.
+
+    stage `shards`        JsonlReader(OUT/documents) -> TokenizeSegmentChunk -> MDSShardWriter   (N tasks)
+    stage `shards_merge`  MergeShardIndexes                                                    (1 task)
+
+Each writer task writes its own MDS directory per sub-dataset, `OUT/shards/<source>-<tier>/part-<rank>/`,
+and a small stats file `OUT/shards/_tasks/part-<rank>.json`. The merge stage, a one-task stage so it
+runs the same way locally, on Slurm and on Ray, merges the part indexes of every sub-dataset into
+`OUT/shards/<source>-<tier>/index.json` (streaming's `merge_index`, parts in rank order) and the
+task stats into `OUT/shards/meta.json`. Nothing written depends on time or on the order tasks finish,
+so the same input and config give byte-identical shards, indexes and meta.json.
+
+The tokenizer is prepared when the stages are planned, into `OUT/shards/tokenizer/`, and every task
+loads it from there: the shards and the tokenizer that made them always travel together.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from twbert.build import Stage
+from twbert.cli import UsageError
+
+COLUMNS = {
+    "input_ids": "ndarray:uint32",
+    "word_ids": "ndarray:int32",
+    "doc_id": "str",
+    "chunk_index": "int",
+    "source": "str",
+    "tier": "str",
+    "weight": "float32",
+}
+TASKS_DIR = "_tasks"
+TOKENIZER_DIR = "tokenizer"
+_NAME = re.compile(r"^[a-z0-9_]+$")
+
+
+def histogram_edges(limit: int) -> list[int]:
+    """Upper bounds of the chunk-length buckets: 16, 32, 64 … up to the first power of two >= limit."""
+    edges = [16]
+    while edges[-1] < limit:
+        edges.append(edges[-1] * 2)
+    return edges
+
+
+class TokenizeSegmentChunk(PipelineStep):
+    """Tokenise each document, segment it into words, cut it into chunks; yield one Document per chunk.
+
+    Stats (per document): total, forwarded, dropped, dropped_empty (blank text), dropped_tier_drop.
+    Extras: chunks, tokens, tokens_<source>_<tier>, sentences_split, tails_merged, tails_dropped,
+    tokens_dropped_tail, chunk_len_le_<n> (chunk-length histogram).
+    Each chunk's metadata carries doc_id, chunk_index, source, tier, weight, input_ids, word_ids.
+    """
+
+    name = "✂️ tokenise + segment + chunk"
+    type = "🔢 - TOKENIZER"
+
+    def __init__(
+        self,
+        tokenizer_dir: str,
+        max_len: int = 8192,
+        min_tail_tokens: int = 64,
+        tail: str = "merge",
+        segmenter: str = "rjieba",
+        dictionary: str = "tw",
+        hmm: bool = True,
+        default_tier: str = "tw",
+    ):
+        super().__init__()
+        from twbert.shards.chunking import TAIL_POLICIES
+        from twbert.shards.segment import BACKENDS
+
+        if max_len < 3:
+            raise ValueError(f"max_len must leave room for [CLS] and [SEP] and one token, got {max_len}")
+        if tail not in TAIL_POLICIES:
+            raise ValueError(f"shards.tail must be one of {', '.join(TAIL_POLICIES)}, not {tail!r}")
+        if segmenter not in BACKENDS:
+            raise ValueError(f"shards.segmenter must be one of {', '.join(BACKENDS)}, not {segmenter!r}")
+        self.tokenizer_dir, self.max_len = str(tokenizer_dir), max_len
+        self.min_tail_tokens, self.tail = min_tail_tokens, tail
+        self.segmenter, self.dictionary, self.hmm = segmenter, dictionary, hmm
+        self.default_tier = default_tier
+        self.edges = histogram_edges(max_len - 2)
+
+    def chunks(self, doc: Document, tok, seg) -> list[Document]:
+        """The chunk Documents of one document (none for a blank one)."""
+        from twbert.shards.chunking import ChunkStats, chunk
+        from twbert.shards.segment import dense, token_word_ids
+
+        text = doc.text
+        if not text.strip():  # whitespace tokenises, but is no content to learn from
+            return []
+        enc = tok.encode(text, add_special_tokens=False)
+        if not enc.ids:
+            return []
+        ids = np.asarray(enc.ids, dtype=np.uint32)
+        offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)
+        words = token_word_ids(seg.word_starts(text), offsets[:, 0])
+        stats = ChunkStats()
+        spans = chunk(text, offsets[:, 0], offsets[:, 1], words, self.max_len - 2, self.min_tail_tokens, self.tail, stats)
+        self.stat_update("tails_merged", value=stats.tails_merged)
+        self.stat_update("tails_dropped", value=stats.tails_dropped)
+        self.stat_update("tokens_dropped_tail", value=stats.tokens_dropped)
+        self.stat_update("sentences_split", value=stats.sentences_split)
+        meta = doc.metadata
+        out = []
+        for i, (a, b) in enumerate(spans):
+            out.append(
+                Document(
+                    text=text[offsets[a, 0] : offsets[b - 1, 1]],
+                    id=f"{doc.id}/{i}",
+                    metadata={
+                        "doc_id": str(doc.id),
+                        "chunk_index": i,
+                        "source": meta["source"],
+                        "tier": meta.get("tier") or self.default_tier,
+                        "weight": float(meta.get("weight", 1.0)),
+                        "input_ids": ids[a:b],
+                        "word_ids": dense(words[a:b]),
+                        # Per-document facts ride on the first chunk, for the writer's task stats.
+                        **({"sentences_split": stats.sentences_split} if i == 0 else {}),
+                    },
+                )
+            )
+        return out
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from twbert.shards.segment import Segmenter
+        from twbert.shards.tokenizer import load_prepared
+
+        tok, _ = load_prepared(self.tokenizer_dir)
+        seg = Segmenter(self.segmenter, self.dictionary, self.hmm)
+        for doc in data:
+            self.stat_update("total")
+            source = doc.metadata.get("source")
+            tier = doc.metadata.get("tier") or self.default_tier
+            if not isinstance(source, str) or not _NAME.match(source) or not _NAME.match(str(tier)):
+                raise ValueError(
+                    f"document {doc.id!r} ({doc.metadata.get('file_path', '?')}): metadata needs a `source` and "
+                    f"`tier` of [a-z0-9_] (they name the sub-dataset), got source={source!r} tier={tier!r}"
+                )
+            if tier == "drop":
+                self.stat_update("dropped", "dropped_tier_drop")
+                continue
+            with self.track_time():
+                chunks = self.chunks(doc, tok, seg)
+            if not chunks:
+                self.stat_update("dropped", "dropped_empty")
+                continue
+            self.stat_update("forwarded")
+            self.stat_update("chunks", value=len(chunks))
+            for c in chunks:
+                n = len(c.metadata["input_ids"])
+                self.stat_update("tokens", f"tokens_{source}_{tier}", value=n)
+                self.stat_update(f"chunk_len_le_{self.edges[np.searchsorted(self.edges, n)]}")
+                yield c
+
+
+class MDSShardWriter(PipelineStep):
+    """Write chunks to this task's MDS directory of their sub-dataset: `<out>/<source>-<tier>/part-<rank>/`.
+
+    Stats: total / forwarded count documents (a document's chunks arrive together, chunk 0 first);
+    extras: chunks, tokens, and shards_written. Also writes `<out>/_tasks/part-<rank>.json`.
+    """
+
+    name = "💽 MDS writer"
+    type = "💽 - WRITER"
+
+    def __init__(self, out: str, max_len: int = 8192, compression: str = "zstd", size_limit: int = 1 << 26):
+        super().__init__()
+        self.out, self.max_len = str(out), max_len
+        self.compression, self.size_limit = compression, size_limit
+        self.edges = histogram_edges(max_len - 2)
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from streaming import MDSWriter
+
+        out = Path(self.out)
+        part = f"part-{rank:05d}"
+        # A rerun of a task that died midway starts its parts over.
+        for stale in sorted(out.glob(f"*/{part}")):
+            shutil.rmtree(stale)
+        (out / TASKS_DIR / f"{part}.json").unlink(missing_ok=True)
+        writers: dict[str, MDSWriter] = {}
+        subsets: dict[str, dict] = {}
+        hist = [0] * len(self.edges)
+        split = 0
+        try:
+            for doc in data:
+                m = doc.metadata
+                key = f"{m['source']}-{m['tier']}"
+                if key not in writers:
+                    writers[key] = MDSWriter(
+                        out=str(out / key / part),
+                        columns=COLUMNS,
+                        compression=self.compression,
+                        hashes=["xxh64"],
+                        size_limit=self.size_limit,
+                    )
+                    subsets[key] = {"documents": 0, "chunks": 0, "tokens": 0}
+                n = len(m["input_ids"])
+                if m["chunk_index"] == 0:
+                    self.stat_update("total", "forwarded")
+                    subsets[key]["documents"] += 1
+                    split += m.get("sentences_split", 0)
+                with self.track_time():
+                    writers[key].write(
+                        {
+                            "input_ids": m["input_ids"],
+                            "word_ids": m["word_ids"],
+                            "doc_id": m["doc_id"],
+                            "chunk_index": m["chunk_index"],
+                            "source": m["source"],
+                            "tier": m["tier"],
+                            "weight": np.float32(m["weight"]),
+                        }
+                    )
+                self.stat_update("chunks")
+                self.stat_update("tokens", value=n)
+                subsets[key]["chunks"] += 1
+                subsets[key]["tokens"] += n
+                hist[int(np.searchsorted(self.edges, n))] += 1
+        finally:
+            for w in writers.values():
+                w.finish()
+        facts = {"datasets": subsets, "chunk_length_histogram": hist, "sentences_split": split}
+        (out / TASKS_DIR).mkdir(parents=True, exist_ok=True)
+        _write_json(out / TASKS_DIR / f"{part}.json", facts)
+        return
+        yield  # a generator, so datatrove runs it as a step that ends the pipeline
+
+
+class MergeShardIndexes(PipelineStep):
+    """Merge every sub-dataset's part indexes into its `index.json`, and the task stats into `meta.json`.
+
+    Stats: total / forwarded count sub-datasets merged; extras: shards, chunks, tokens.
+    """
+
+    name = "🔗 merge MDS indexes"
+    type = "💽 - WRITER"
+
+    def __init__(self, out: str, tasks: int, meta: dict):
+        super().__init__()
+        self.out, self.tasks, self.meta = str(out), tasks, meta
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from streaming.base.util import merge_index
+
+        out = Path(self.out)
+        task_files = sorted((out / TASKS_DIR).glob("part-*.json"))
+        expected = [f"part-{r:05d}.json" for r in range(self.tasks)]
+        if [f.name for f in task_files] != expected:
+            raise RuntimeError(
+                f"{out / TASKS_DIR}: expected the stats of tasks 0..{self.tasks - 1}, found "
+                f"{[f.name for f in task_files]}: the shards were written with another task count or a task did "
+                f"not finish. Remove {out} and the shards logs and rebuild."
+            )
+        datasets: dict[str, dict] = {}
+        hist = [0] * len(self.meta["chunk_length_histogram_edges"])
+        split = 0
+        for f in task_files:
+            facts = json.loads(f.read_text(encoding="utf-8"))
+            split += facts["sentences_split"]
+            hist = [a + b for a, b in zip(hist, facts["chunk_length_histogram"])]
+            for key, d in facts["datasets"].items():
+                acc = datasets.setdefault(key, {"documents": 0, "chunks": 0, "tokens": 0})
+                for k in acc:
+                    acc[k] += d[k]
+        for key in sorted(datasets):
+            parts = [out / key / f"part-{r:05d}" / "index.json" for r in range(self.tasks)]
+            parts = [str(p) for p in parts if p.is_file()]
+            self.stat_update("total")
+            # merge_index moves its result into place and fails if an index (an earlier merge's) is there
+            (out / key / "index.json").unlink(missing_ok=True)
+            merge_index(parts, str(out / key))
+            index = json.loads((out / key / "index.json").read_text(encoding="utf-8"))
+            samples = sum(s["samples"] for s in index["shards"])
+            if samples != datasets[key]["chunks"]:
+                raise RuntimeError(f"{out / key}: index holds {samples} samples, the writers wrote {datasets[key]['chunks']}")
+            datasets[key]["shards"] = len(index["shards"])
+            self.stat_update("forwarded")
+            self.stat_update("shards", value=len(index["shards"]))
+            self.stat_update("chunks", value=samples)
+            self.stat_update("tokens", value=datasets[key]["tokens"])
+        # A sub-dataset an earlier build wrote but this one did not must not stay readable.
+        for stale in sorted(out.glob("*/index.json")):
+            if stale.parent.name not in datasets:
+                shutil.rmtree(stale.parent)
+        meta = dict(self.meta)
+        meta["datasets"] = {k: datasets[k] for k in sorted(datasets)}
+        meta["documents"] = sum(d["documents"] for d in datasets.values())
+        meta["chunks"] = sum(d["chunks"] for d in datasets.values())
+        meta["tokens"] = sum(d["tokens"] for d in datasets.values())
+        meta["chunk_length_histogram"] = {"le": meta.pop("chunk_length_histogram_edges"), "chunks": hist}
+        meta["sentences_split"] = split
+        _write_json(out / "meta.json", meta)
+        return
+        yield
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def install_tokenizer(spec: str, dest: Path) -> dict:
+    """Prepare (or copy, if already prepared) the tokenizer `spec` into `dest`; returns its facts.
+
+    Refuses to replace a different tokenizer under existing shards: they would mix two vocabularies.
+    """
+    from twbert.shards.tokenizer import INFO_FILE, prepare
+
+    dest = Path(dest)
+    tmp = dest.parent / f".{dest.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    src = Path(spec)
+    try:
+        if src.is_dir() and (src / INFO_FILE).is_file():
+            shutil.copytree(src, tmp)
+        else:
+            prepare(spec, tmp)
+    except (OSError, ValueError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UsageError(f"shards.tokenizer {spec!r}: {e}") from None
+    if (dest / "tokenizer.json").is_file():
+        if (dest / "tokenizer.json").read_bytes() != (tmp / "tokenizer.json").read_bytes():
+            if any(dest.parent.glob("*/part-*")):
+                shutil.rmtree(tmp)
+                raise UsageError(
+                    f"{dest.parent} holds shards made with another tokenizer than {spec!r}: "
+                    f"remove {dest.parent} and its logs (logs/shards*) to rebuild them"
+                )
+        shutil.rmtree(dest)
+    elif dest.exists():
+        shutil.rmtree(dest)
+    tmp.rename(dest)
+    return json.loads((dest / INFO_FILE).read_text(encoding="utf-8"))
+
+
+def stages(cfg: dict, documents_dir, shards_dir) -> list[Stage]:
+    """The shards stages for `cfg["shards"]`: tokenise + write (N tasks), then merge (1 task)."""
+    import importlib.util
+
+    from datatrove.pipeline.readers import JsonlReader
+
+    sc = cfg["shards"]
+    if sc["segmenter"] in ("rjieba", "jieba_fast_dat", "jieba") and not importlib.util.find_spec(sc["segmenter"]):
+        raise UsageError(f"shards.segmenter is {sc['segmenter']} but it is not installed: "
+                         f"pip install {sc['segmenter'].replace('_', '-')}, or set shards.segmenter: jieba")
+    shards_dir = Path(shards_dir)
+    tok_dir = shards_dir / TOKENIZER_DIR
+    try:
+        step = TokenizeSegmentChunk(
+            str(tok_dir),
+            max_len=int(sc["max_len"]),
+            min_tail_tokens=int(sc["min_tail_tokens"]),
+            tail=sc["tail"],
+            segmenter=sc["segmenter"],
+            dictionary=sc["dictionary"],
+            hmm=bool(sc["hmm"]),
+            default_tier=sc["default_tier"],
+        )
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    shards_dir.mkdir(parents=True, exist_ok=True)
+    info = install_tokenizer(str(sc["tokenizer"]), tok_dir)
+    tasks = int(sc.get("tasks") or cfg["executor"]["tasks"])
+    max_len = int(sc["max_len"])
+    meta = {
+        "format": 1,
+        "max_len": max_len,
+        "max_chunk_tokens": max_len - 2,
+        "columns": COLUMNS,
+        "tokenizer": {
+            "dir": TOKENIZER_DIR,
+            **{k: info[k] for k in ("source", "vocab_size", "padded_vocab_size", "special_tokens")},
+            **{k: v for k, v in info.items() if k.endswith("_token_id")},
+        },
+        "segmenter": {"backend": sc["segmenter"], "dictionary": sc["dictionary"], "hmm": sc["hmm"]},
+        "chunking": {"min_tail_tokens": sc["min_tail_tokens"], "tail": sc["tail"]},
+        "chunk_length_histogram_edges": histogram_edges(max_len - 2),
+    }
+    write = [
+        JsonlReader(str(documents_dir), recursive=True),
+        step,
+        MDSShardWriter(str(shards_dir), max_len=max_len, compression=sc["compression"], size_limit=int(sc["size_limit"])),
+    ]
+    merge = [MergeShardIndexes(str(shards_dir), tasks=tasks, meta=meta)]
+    return [Stage("shards", write, tasks), Stage("shards_merge", merge, 1, {"workers": 1})]

@@ -1,0 +1,74 @@
+"""Word segmentation with the Taiwan-form dictionary, and the word -> token mapping."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from _shards_text import SENTENCES
+from twbert.shards.segment import BACKENDS, Segmenter, dense, taiwan_dictionary, token_word_ids
+
+INSTALLED = [b for b in BACKENDS if importlib.util.find_spec(b)]
+
+
+def test_taiwan_dictionary_is_derived_and_deterministic(tmp_path):
+    a = taiwan_dictionary(out_dir=tmp_path / "a")
+    b = taiwan_dictionary(out_dir=tmp_path / "b")
+    assert a.read_bytes() == b.read_bytes()
+    words = {line.split()[0] for line in a.read_text(encoding="utf-8").splitlines()}
+    # Traditional characters (s2tw) and Taiwan vocabulary (s2twp) are both there
+    assert {"臺灣", "軟體", "隨身碟", "資訊", "網路"} <= words
+    assert "软件" not in words  # Simplified forms are converted away
+
+
+@pytest.fixture(scope="module")
+def segmenters():
+    return {b: Segmenter(b) for b in INSTALLED}
+
+
+def test_taiwan_words_are_one_word(segmenters):
+    for seg in segmenters.values():
+        assert "隨身碟" in seg.cut("她用隨身碟存檔案")
+        assert "軟體" in seg.cut("這款軟體很好用")
+
+
+def test_backends_agree(segmenters):
+    if len(segmenters) < 2:
+        pytest.skip("only one segmenter backend installed")
+    text = "".join(SENTENCES) + " Hello world 2024年"
+    cuts = {name: seg.cut(text) for name, seg in segmenters.items()}
+    first = next(iter(cuts.values()))
+    assert all(c == first for c in cuts.values()), {k: v[:20] for k, v in cuts.items()}
+
+
+def test_word_starts_cover_the_text(segmenters):
+    text = "「今天的湯有點鹹。」爸爸笑著說。\n\n  second line 3.14"
+    for seg in segmenters.values():
+        starts = seg.word_starts(text)
+        words = seg.cut(text)
+        assert starts[0] == 0 and np.all(np.diff(starts) > 0)
+        assert [text[a:b] for a, b in zip(starts, list(starts[1:]) + [len(text)])] == words
+
+
+def test_token_word_ids_first_word_wins():
+    # words: 臺北市|的|公園 -> starts 0, 3, 4; tokens: 臺北 | 市的 (spans two words) | 公 | 園
+    words = np.array([0, 3, 4])
+    tokens = np.array([0, 2, 4, 5])
+    assert token_word_ids(words, tokens).tolist() == [0, 0, 2, 2]
+    # word 1 (的) was swallowed by the token that started in word 0: dense ids close the gap
+    assert dense(token_word_ids(words, tokens)).tolist() == [0, 0, 1, 1]
+    assert dense(np.array([5, 5, 7])).dtype == np.int32
+    assert dense(np.array([], dtype=np.int64)).tolist() == []
+
+
+def test_bad_dictionary_names_file_and_line(tmp_path):
+    bad = tmp_path / "dict.txt"
+    bad.write_text("臺北 10 ns\n壞掉的行\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"dict.txt:2"):
+        Segmenter(INSTALLED[0], dictionary=str(bad)) if INSTALLED[0] == "rjieba" else taiwan_dictionary(bad, tmp_path)
+    with pytest.raises(FileNotFoundError):
+        Segmenter("jieba", dictionary=str(tmp_path / "missing.txt"))
+    with pytest.raises(ValueError, match="backend"):
+        Segmenter("pkuseg")
