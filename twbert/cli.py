@@ -73,4 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the imported module, so that UsageError here is the class commands raise.
+    from twbert.cli import main as _main
+
+    sys.exit(_main())
