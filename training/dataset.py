@@ -1,0 +1,269 @@
+"""The streaming side of the loader: shard sub-datasets mixed by weight, and chunks cut to `max_len`.
+
+`DIR/shards/` holds one MDS dataset per source x tier (`wiki-tw`, `web-tw_converted`, ...). Each
+becomes one `streaming.Stream`; its weight (from `data.weights`, else `data.tier_weights`) sets how
+often it is sampled, which is where Taiwan-form text is favoured at training time. The data dir may
+be a local path or a remote URL (s3://, gs://, oci://, hf://...); remote shards are cached locally.
+
+Shards are chunked once, at the long phase's length. `cut` splits a chunk into balanced pieces
+for a shorter phase, at word boundaries where it can (`packing.Concatenator` optionally joins
+pieces of consecutive samples, [SEP] between them, so that short documents fill long sequences).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from streaming import StreamingDataset, Stream
+
+from twbert.cli import UsageError
+
+MIXING = ("repeat", "proportion")
+
+
+def is_remote(path: str) -> bool:
+    return "://" in str(path) and not str(path).startswith("file://")
+
+
+def local_subsets(data_dir: str | Path) -> list[str]:
+    """Names of the MDS sub-datasets (directories holding index.json) under a local shards dir."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise UsageError(f"{root}: shards directory not found (pass the shards/ dir `twbert build` wrote)")
+    names = sorted(p.parent.name for p in root.glob("*/index.json"))
+    if not names:
+        raise UsageError(f"{root}: no MDS sub-datasets (<source>-<tier>/index.json) found")
+    return names
+
+
+def stream_weights(names: list[str], cfg: dict) -> dict[str, float]:
+    """Weight of each sub-dataset: `weights[name]`, else `tier_weights[tier]` (tier = after the first '-')."""
+    weights, tiers = cfg["weights"] or {}, cfg["tier_weights"] or {}
+    unknown = sorted(set(weights) - set(names))
+    if unknown:
+        raise UsageError(f"data.weights names sub-datasets that are not in the shards: {unknown}; "
+                         f"there are: {names}")
+    out = {}
+    for name in names:
+        tier = name.split("-", 1)[1] if "-" in name else name
+        w = weights.get(name, tiers.get(tier))
+        if w is None:
+            raise UsageError(f"no weight for sub-dataset {name!r}: add it to data.weights or its tier "
+                             f"{tier!r} to data.tier_weights")
+        if float(w) < 0:
+            raise UsageError(f"data weight of {name!r} must be >= 0, got {w}")
+        if float(w) > 0:
+            out[name] = float(w)
+    if not out:
+        raise UsageError("every sub-dataset has weight 0: nothing to train on")
+    return out
+
+
+def cache_root(data_dir: str, cfg: dict) -> Path:
+    if cfg["cache_dir"]:
+        return Path(cfg["cache_dir"]).expanduser()
+    tag = hashlib.sha1(str(data_dir).encode()).hexdigest()[:12]
+    return Path("~/.cache/twbert/shards").expanduser() / tag
+
+
+def build_streams(data_dir: str, cfg: dict) -> list[Stream]:
+    """One Stream per weighted sub-dataset. Remote data dirs need the names in data.weights."""
+    remote = is_remote(data_dir)
+    if remote:
+        names = sorted(cfg["weights"] or {})
+        if not names:
+            raise UsageError(f"{data_dir} is remote: name its sub-datasets and their weights in data.weights")
+    else:
+        names = local_subsets(data_dir)
+    weights = stream_weights(names, cfg)
+    mixing = cfg["mixing"]
+    if mixing not in MIXING:
+        raise UsageError(f"data.mixing must be one of {MIXING}, got {mixing!r}")
+    total = sum(weights.values())
+    streams = []
+    for name, w in weights.items():
+        kw = {"repeat": w} if mixing == "repeat" else {"proportion": w / total}
+        if remote:
+            kw |= {"remote": f"{str(data_dir).rstrip('/')}/{name}", "local": str(cache_root(data_dir, cfg) / name)}
+        else:
+            kw |= {"local": str(Path(data_dir) / name)}
+        streams.append(Stream(**kw))
+    return streams
+
+
+class SampleDataset(StreamingDataset):
+    """StreamingDataset yielding only what the loader needs, plus the sample's global index.
+
+    The index (stable for a given set of shards) keys the masking generator.
+    """
+
+    def get_item(self, sample_id: int, retry: int = 7):
+        s = super().get_item(sample_id, retry)
+        return {"input_ids": s["input_ids"], "word_ids": s.get("word_ids"), "sample_id": int(sample_id)}
+
+
+def build_dataset(data_dir: str, cfg: dict, seed: int) -> SampleDataset:
+    return SampleDataset(
+        streams=build_streams(data_dir, cfg),
+        batch_size=int(cfg["read_batch"]),
+        shuffle=bool(cfg["shuffle"]),
+        shuffle_seed=int(seed if cfg["shuffle_seed"] is None else cfg["shuffle_seed"]),
+        shuffle_algo=cfg["shuffle_algo"],
+        shuffle_block_size=cfg["shuffle_block_size"],
+        num_canonical_nodes=cfg["num_canonical_nodes"],
+        predownload=cfg["predownload"],
+        cache_limit=cfg["cache_limit"],
+        download_timeout=float(cfg["download_timeout"]),
+    )
+
+
+def collate(samples: list[dict]) -> dict[str, list]:
+    """Keep samples as numpy arrays (no tensors: the packer works in numpy)."""
+    return {"sample_id": [s["sample_id"] for s in samples],
+            "input_ids": [s["input_ids"] for s in samples],
+            "word_ids": [s["word_ids"] for s in samples]}
+
+
+def cut(ids: np.ndarray, words: np.ndarray | None, limit: int) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Split a chunk into ceil(len / limit) near-equal pieces of at most `limit` tokens.
+
+    Cuts move back to the start of a word when that keeps at least half the piece; word ids of each
+    piece restart at 0. Balanced pieces pack better than a full piece and a short tail.
+    """
+    n = len(ids)
+    if n <= limit:
+        return [(ids, words)]
+    word_starts = None if words is None else np.flatnonzero(np.diff(words) != 0) + 1
+    pieces, s = [], 0
+    while n - s > limit:
+        left = math.ceil((n - s) / limit)
+        e = s + math.ceil((n - s) / left)
+        if word_starts is not None:
+            j = int(np.searchsorted(word_starts, e, side="right")) - 1
+            if j >= 0 and word_starts[j] - s >= (e - s) // 2:
+                e = int(word_starts[j])
+        pieces.append((ids[s:e], None if words is None else words[s:e] - words[s]))
+        s = e
+    pieces.append((ids[s:], None if words is None else words[s:] - words[s]))
+    return pieces
+
+
+def read_tokenizer_info(tok_dir: str | Path) -> dict:
+    """Special ids and vocabulary size of a prepared tokenizer dir.
+
+    Reads `twbert_tokenizer.json` (written by `twbert tokenizer prepare`) when present, and falls
+    back to tokenizer.json's added tokens ([CLS] [SEP] [MASK] [PAD] [UNK]).
+    """
+    tok_dir = Path(tok_dir)
+    tj = tok_dir / "tokenizer.json"
+    if not tj.is_file():
+        raise UsageError(f"{tj} not found: the shards dir must hold the tokenizer/ it was made with")
+    data = json.loads(tj.read_text(encoding="utf-8"))
+    added = {t["content"]: int(t["id"]) for t in data.get("added_tokens", [])}
+    info = {}
+    meta = tok_dir / "twbert_tokenizer.json"  # shards/tokenizer.py: <role>_token_id, vocab_size
+    if meta.is_file():
+        m = json.loads(meta.read_text(encoding="utf-8"))
+        info = {role: m[f"{role}_token_id"] for role in ("cls", "sep", "mask", "pad", "unk")
+                if isinstance(m.get(f"{role}_token_id"), int)}
+        for key in ("vocab_size", "padded_vocab_size"):
+            if isinstance(m.get(key), int):
+                info[key] = m[key]
+    for role in ("cls", "sep", "mask", "pad", "unk"):
+        if role not in info:
+            content = f"[{role.upper()}]"
+            if content not in added:
+                raise UsageError(f"{tj}: no {content} token; prepare the tokenizer with `twbert tokenizer prepare`")
+            info[role] = added[content]
+    if "vocab_size" not in info:
+        from tokenizers import Tokenizer
+
+        info["vocab_size"] = Tokenizer.from_file(str(tj)).get_vocab_size(with_added_tokens=True)
+    info.setdefault("padded_vocab_size", -(-info["vocab_size"] // 64) * 64)
+    info["special_ids"] = sorted({info[r] for r in ("cls", "sep", "mask", "pad", "unk")}
+                                 | {i for t, i in added.items() if _is_special(data, t)})
+    return info
+
+
+def _is_special(data: dict, content: str) -> bool:
+    return any(t["content"] == content and t.get("special") for t in data.get("added_tokens", []))
+
+
+def fetch_tokenizer(data_dir: str, cfg: dict) -> Path:
+    """The tokenizer dir next to the shards; downloaded into the cache when the shards are remote."""
+    if not is_remote(data_dir):
+        return Path(data_dir) / "tokenizer"
+    from streaming.base.storage import download_file
+
+    local = cache_root(data_dir, cfg) / "tokenizer"
+    for name in ("tokenizer.json", "twbert_tokenizer.json"):
+        dest = local / name
+        if not dest.is_file():
+            try:
+                download_file(f"{str(data_dir).rstrip('/')}/tokenizer/{name}", str(dest), float(cfg["download_timeout"]))
+            except Exception as e:  # twbert_tokenizer.json is optional
+                if name == "tokenizer.json":
+                    raise UsageError(f"could not fetch {data_dir}/tokenizer/{name}: {e}") from None
+    return local
+
+
+def clean_stale_shm() -> list[str]:
+    """Free shared memory left by streaming jobs that died; all ranks call it, local rank 0 cleans.
+
+    On Linux a segment is stale when no process maps it (live datasets keep theirs mapped), so a
+    running job on the same machine is left alone; all of /dev/shm is swept, not only up to the first
+    free prefix as streaming's `clean_stale_shared_memory` does (prefixes whose lock files remain in the
+    temp dir are skipped, so leftovers past such a gap survive it). Elsewhere: streaming's function.
+    """
+    import re
+
+    import torch.distributed as dist
+    from streaming.base.constant import SHM_TO_CLEAN
+
+    shm, removed = Path("/dev/shm"), []
+    if not (shm.is_dir() and Path("/proc/self/maps").is_file()):
+        from streaming.base.util import clean_stale_shared_memory
+
+        clean_stale_shared_memory()
+        return removed
+    if int(os.environ.get("LOCAL_RANK", 0)) == 0:
+        pattern = re.compile(r"\d{6}_(%s)" % "|".join(map(re.escape, SHM_TO_CLEAN)))
+        candidates = [e for e in shm.iterdir() if pattern.fullmatch(e.name)]
+        if candidates:
+            mapped = _mapped_shm()
+            for entry in candidates:
+                if entry.name not in mapped:
+                    try:
+                        entry.unlink()
+                        removed.append(entry.name)
+                    except OSError:  # another user's, or gone already
+                        pass
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+    return removed
+
+
+def _mapped_shm() -> set[str]:
+    """Names of /dev/shm segments some process maps.
+
+    Processes we may not inspect are other users' (or init): their segments are not ours to unlink
+    anyway (/dev/shm is sticky), so they are passed over.
+    """
+    names = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            text = (proc / "maps").read_text()
+        except OSError:  # exited meanwhile, or not ours to read
+            continue
+        for line in text.splitlines():
+            i = line.find("/dev/shm/")
+            if i >= 0:
+                names.add(line[i + 9:].split(" (deleted)")[0])
+    return names
