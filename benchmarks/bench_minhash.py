@@ -20,7 +20,6 @@ positive rate = documents without a planted twin that were removed or clustered.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata  # noqa: F401  (datatrove's dependency check needs it imported)
 import json
 import random
 import shutil

@@ -23,17 +23,18 @@ step "5. inspect: funnel, variant and tier mix, dedup, lengths, tokens, mask pre
 twbert inspect "$RUN/build" --json "$RUN/inspect.json" --html "$RUN/inspect.html"
 
 step "6. train a tiny encoder on the shards, stopped by SIGTERM part-way (as a preemption would)"
-twbert train configs/tiny.yaml --data "$RUN/build/shards" --out "$RUN/train" &
+twbert train configs/tiny.yaml --data "$RUN/build/shards" --out "$RUN/train" --max-steps 200 &
 pid=$!
-until [ "$(wc -l < "$RUN/train/metrics.jsonl" 2>/dev/null || echo 0)" -ge 15 ] || ! kill -0 $pid 2>/dev/null; do
+steps() { if [ -f "$RUN/train/metrics.jsonl" ]; then wc -l < "$RUN/train/metrics.jsonl"; else echo 0; fi; }
+until [ "$(steps)" -ge 60 ] || ! kill -0 $pid 2>/dev/null; do
   sleep 1
 done
 kill -TERM $pid 2>/dev/null || true
 wait $pid || true
-echo "stopped after $(wc -l < "$RUN/train/metrics.jsonl") steps; checkpoints: $(ls "$RUN/train/checkpoints" | tr '\n' ' ')"
+echo "stopped after $(steps) steps; checkpoints: $(ls "$RUN/train/checkpoints" | tr '\n' ' ')"
 
 step "7. resume: continues from the checkpoint written on SIGTERM, with the losses an unbroken run gives"
-twbert train configs/tiny.yaml --data "$RUN/build/shards" --out "$RUN/train" --resume
+twbert train configs/tiny.yaml --data "$RUN/build/shards" --out "$RUN/train" --max-steps 200 --resume
 
 step "8. export to a Hugging Face ModernBertForMaskedLM directory, and evaluate it"
 twbert export "$RUN/train" "$RUN/hf"

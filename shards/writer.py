@@ -204,11 +204,12 @@ class MDSShardWriter(PipelineStep):
                         hashes=["xxh64"],
                         size_limit=self.size_limit,
                     )
-                    subsets[key] = {"documents": 0, "chunks": 0, "tokens": 0}
+                    subsets[key] = {"documents": 0, "chunks": 0, "tokens": 0, "weight_sum": 0.0}
                 n = len(m["input_ids"])
                 if m["chunk_index"] == 0:
                     self.stat_update("total", "forwarded")
                     subsets[key]["documents"] += 1
+                    subsets[key]["weight_sum"] += float(m["weight"])
                     split += m.get("sentences_split", 0)
                 with self.track_time():
                     writers[key].write(
@@ -270,7 +271,7 @@ class MergeShardIndexes(PipelineStep):
             split += facts["sentences_split"]
             hist = [a + b for a, b in zip(hist, facts["chunk_length_histogram"])]
             for key, d in facts["datasets"].items():
-                acc = datasets.setdefault(key, {"documents": 0, "chunks": 0, "tokens": 0})
+                acc = datasets.setdefault(key, {"documents": 0, "chunks": 0, "tokens": 0, "weight_sum": 0.0})
                 for k in acc:
                     acc[k] += d[k]
         for key in sorted(datasets):
@@ -285,6 +286,10 @@ class MergeShardIndexes(PipelineStep):
             if samples != datasets[key]["chunks"]:
                 raise RuntimeError(f"{out / key}: index holds {samples} samples, the writers wrote {datasets[key]['chunks']}")
             datasets[key]["shards"] = len(index["shards"])
+            # The variant policy's sampling weight of this sub-dataset (one per tier): the loader's
+            # default stream weight, so Taiwan prioritisation set at build time reaches sampling.
+            d = datasets[key]
+            d["weight"] = round(d.pop("weight_sum") / d["documents"], 6) if d["documents"] else 1.0
             self.stat_update("forwarded")
             self.stat_update("shards", value=len(index["shards"]))
             self.stat_update("chunks", value=samples)

@@ -109,17 +109,8 @@ def read_documents(folder: str | Path) -> list[dict]:
     return docs
 
 
-def stage_stats(logging_dir: str | Path) -> list[dict]:
-    """Per-step stats summed over tasks: [{name, stats: {key: total}}] in pipeline order."""
-    merged: list[dict] = []
-    for f in sorted((Path(logging_dir) / "stats").glob("*.json")):
-        for i, step in enumerate(json.loads(f.read_text())):
-            if len(merged) <= i:
-                merged.append({"name": step["name"], "stats": {}})
-            for k, v in step["stats"].items():
-                val = v["total"] if isinstance(v, dict) else v
-                merged[i]["stats"][k] = merged[i]["stats"].get(k, 0) + val
-    return merged
+# The same per-task merge the build's funnel uses.
+from twbert.pipeline.funnel import merge_stage as stage_stats  # noqa: E402,F401
 
 
 def assert_reconciles(steps: list[dict]) -> None:

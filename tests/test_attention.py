@@ -9,13 +9,7 @@ from twbert.training.attention import BACKENDS, attention, available_backends, r
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and the test machine is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 def naive(q, k, v, cu_seqlens, window):
     """Each sequence on its own, scores masked by |i - j| outside the window, in float64."""

@@ -1,23 +1,19 @@
 """`twbert build` end to end on the embedded sample: real dumps, real datatrove executors."""
 
-import gzip
 import json
 import re
 from pathlib import Path
 
 import pytest
 
+from _wiki_pages import read_documents as read_folder
+
 from twbert import sample
 from twbert.cli import main
 
 
 def read_documents(out: Path) -> list[dict]:
-    docs = []
-    for f in sorted((out / "documents").glob("*.jsonl*")):
-        opener = gzip.open if f.suffix == ".gz" else open
-        with opener(f, "rt", encoding="utf-8") as fh:
-            docs += [json.loads(line) for line in fh]
-    return docs
+    return read_folder(out / "documents")
 
 
 @pytest.fixture(scope="module")

@@ -181,7 +181,9 @@ def test_build_plan_runs_dedup_between_ingest_and_documents(tmp_path):
 
     cfg = build_cfg()
     cfg.update(out=str(tmp_path / "run"))
-    cfg["inputs"]["fineweb"] = [str(tmp_path / "x.parquet")]
+    from twbert.dumps import write_fineweb_parquet
+
+    cfg["inputs"]["fineweb"] = [str(write_fineweb_parquet(tmp_path / "x.parquet", [{"text": "一份文件。"}]))]
     stages = plan(cfg)
     names = [s.name for s in stages]
     assert names[:5] == ["ingest", "dedup_signatures", "dedup_buckets", "dedup_clusters", "dedup_filter"]

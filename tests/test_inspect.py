@@ -8,8 +8,6 @@ JSONL back, and both are compared with what inspect and the build report.
 
 from __future__ import annotations
 
-import gzip
-import importlib.metadata  # noqa: F401  datatrove's dependency check uses importlib.metadata without importing it
 import json
 import shutil
 import subprocess
@@ -20,18 +18,14 @@ import pytest
 
 from twbert import sample
 from twbert.cli import main
+from _wiki_pages import read_documents as read_folder
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.slow  # two real builds
 
 
 def read_documents(run: Path) -> list[dict]:
-    docs = []
-    for f in sorted((run / "documents").glob("*.jsonl*")):
-        opener = gzip.open if f.name.endswith(".gz") else open
-        with opener(f, "rt", encoding="utf-8") as fh:
-            docs += [json.loads(line) for line in fh if line.strip()]
-    return docs
+    return read_folder(run / "documents")
 
 
 def streaming_tokens(shards: Path) -> dict[str, int]:

@@ -9,13 +9,7 @@ import torch.nn.functional as F
 from twbert.training.model import EncoderConfig, EncoderForMLM, pack
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and the test machine is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 VOCAB = 96
 

@@ -1,7 +1,8 @@
 """The streaming side of the loader: shard sub-datasets mixed by weight, and chunks cut to `max_len`.
 
 `DIR/shards/` holds one MDS dataset per source x tier (`wiki-tw`, `web-tw_converted`, ...). Each
-becomes one `streaming.Stream`; its weight (from `data.weights`, else `data.tier_weights`) sets how
+becomes one `streaming.Stream`; its weight (from `data.weights`, else `data.tier_weights`, else the weight the build's variant
+policy recorded in shards/meta.json) sets how
 often it is sampled, which is where Taiwan-form text is favoured at training time. The data dir may
 be a local path or a remote URL (s3://, gs://, oci://, hf://...); remote shards are cached locally.
 
@@ -41,9 +42,19 @@ def local_subsets(data_dir: str | Path) -> list[str]:
     return names
 
 
-def stream_weights(names: list[str], cfg: dict) -> dict[str, float]:
-    """Weight of each sub-dataset: `weights[name]`, else `tier_weights[tier]` (tier = after the first '-')."""
-    weights, tiers = cfg["weights"] or {}, cfg["tier_weights"] or {}
+def built_weights(data_dir: str) -> dict[str, float]:
+    """The sampling weight the build's variant policy gave each sub-dataset (shards/meta.json)."""
+    meta = Path(data_dir) / "meta.json"
+    if not meta.is_file():
+        return {}
+    datasets = json.loads(meta.read_text(encoding="utf-8")).get("datasets", {})
+    return {name: float(d["weight"]) for name, d in datasets.items() if "weight" in d}
+
+
+def stream_weights(names: list[str], cfg: dict, built: dict[str, float] | None = None) -> dict[str, float]:
+    """Weight of each sub-dataset: `weights[name]`, else `tier_weights[tier]` (tier = after the first
+    '-'), else the weight the build recorded for it (`built`), else 1."""
+    weights, tiers, built = cfg["weights"] or {}, cfg["tier_weights"] or {}, built or {}
     unknown = sorted(set(weights) - set(names))
     if unknown:
         raise UsageError(f"data.weights names sub-datasets that are not in the shards: {unknown}; "
@@ -51,10 +62,8 @@ def stream_weights(names: list[str], cfg: dict) -> dict[str, float]:
     out = {}
     for name in names:
         tier = name.split("-", 1)[1] if "-" in name else name
-        w = weights.get(name, tiers.get(tier))
-        if w is None:
-            raise UsageError(f"no weight for sub-dataset {name!r}: add it to data.weights or its tier "
-                             f"{tier!r} to data.tier_weights")
+        # Shards without a recorded weight (written before the variant policy, or by hand) count as 1.
+        w = weights.get(name, tiers.get(tier, built.get(name, 1.0)))
         if float(w) < 0:
             raise UsageError(f"data weight of {name!r} must be >= 0, got {w}")
         if float(w) > 0:
@@ -80,7 +89,7 @@ def build_streams(data_dir: str, cfg: dict) -> list[Stream]:
             raise UsageError(f"{data_dir} is remote: name its sub-datasets and their weights in data.weights")
     else:
         names = local_subsets(data_dir)
-    weights = stream_weights(names, cfg)
+    weights = stream_weights(names, cfg, None if remote else built_weights(data_dir))
     mixing = cfg["mixing"]
     if mixing not in MIXING:
         raise UsageError(f"data.mixing must be one of {MIXING}, got {mixing!r}")

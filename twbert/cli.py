@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.metadata  # noqa: F401  datatrove 0.9 calls importlib.metadata without importing it
 import os
 import sys
 

@@ -82,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
     if args.html:
         Path(args.html).parent.mkdir(parents=True, exist_ok=True)
         Path(args.html).write_text(report.render_html(a, cmp, b), encoding="utf-8")
-    console.print(summary_line(a))
+    console.print(summary_line(a), soft_wrap=True)  # one unbroken line, for logs and scripts
     if b is not None:
-        console.print(summary_line(b))
+        console.print(summary_line(b), soft_wrap=True)
     if args.json:
         console.print(f"JSON: {Path(args.json).resolve()}")
     if args.html:
