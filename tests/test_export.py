@@ -7,6 +7,8 @@ import json
 import pytest
 import torch
 
+from _models import char_tokenizer, perturbed_model
+
 from twbert.cli import main
 from twbert.training import checkpoint as ckpt
 from twbert.training.export import ExportError, export
@@ -20,27 +22,6 @@ TEXTS = [
     "高鐵從台中到高雄只要一個小時左右。",
     "圖書館週末延長開放到晚上十點。",
 ]
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-
-
-def build_tokenizer(out_dir, texts=TEXTS):
-    """A character-level tokenizer with BERT specials, saved as a transformers tokenizer directory."""
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    chars = sorted({ch for t in texts for ch in t if not ch.isspace()})
-    vocab = {tok: i for i, tok in enumerate(SPECIALS + chars)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), behavior="isolated")]
-    )
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])]
-    )
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
-                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
-    fast.save_pretrained(str(out_dir))
-    return fast
 
 
 def tiny_config(vocab_size, **kw):
@@ -50,23 +31,13 @@ def tiny_config(vocab_size, **kw):
     return EncoderConfig(**{**base, **kw})
 
 
-def perturbed_model(config, seed=0):
-    torch.manual_seed(seed)
-    m = EncoderForMLM(config).eval()
-    with torch.no_grad():  # non-trivial norms and decoder bias, as after training
-        for name, p in m.named_parameters():
-            if "norm" in name or name == "decoder.bias":
-                p.add_(0.1 * torch.randn_like(p))
-    return m
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
 def tokenizer_dir(tmp_path):
     d = tmp_path / "tokenizer"
-    build_tokenizer(d)
+    char_tokenizer(d, TEXTS)
     return d
 
 

@@ -6,6 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from _models import perturbed_model
+
 from twbert.training.model import EncoderConfig, EncoderForMLM, pack
 
 
@@ -21,16 +23,6 @@ def tiny(**kw) -> EncoderConfig:
     return EncoderConfig(**{**base, **kw})
 
 
-def model_of(config, seed=0) -> EncoderForMLM:
-    torch.manual_seed(seed)
-    m = EncoderForMLM(config).eval()
-    with torch.no_grad():  # non-trivial norms and decoder bias, as after training
-        for name, p in m.named_parameters():
-            if "norm" in name or name == "decoder.bias":
-                p.add_(0.1 * torch.randn_like(p))
-    return m
-
-
 def seqs(lengths, seed=1):
     g = torch.Generator().manual_seed(seed)
     return [[2] + torch.randint(5, VOCAB, (n - 2,), generator=g).tolist() + [3] for n in lengths]
@@ -43,7 +35,7 @@ def run(m, batch, labels=None):
 def test_shapes_and_hf_parameter_names():
     transformers = pytest.importorskip("transformers")
     c = tiny()
-    m = model_of(c)
+    m = perturbed_model(c)
     b = pack(seqs([20, 9, 31]))
     out = run(m, b)
     assert out["logits"].shape == (60, VOCAB) and out["loss"] is None
@@ -58,7 +50,7 @@ def test_shapes_and_hf_parameter_names():
 
 
 def test_sequences_do_not_attend_across_each_other():
-    m = model_of(tiny())
+    m = perturbed_model(tiny())
     a, b_, c = seqs([25, 14, 30])
     base = run(m, pack([a, b_, c]))["logits"]
     other = [b_[0]] + [(t * 7) % (VOCAB - 5) + 5 for t in b_[1:-1]] + [b_[-1]]
@@ -74,7 +66,7 @@ def test_sequences_do_not_attend_across_each_other():
 
 def test_local_layers_respect_the_window():
     """Layer 0 (global) is silenced, so only local layer 1 mixes tokens: +-4 around each token."""
-    m = model_of(tiny(num_hidden_layers=2, local_attention=8))
+    m = perturbed_model(tiny(num_hidden_layers=2, local_attention=8))
     with torch.no_grad():
         m.model.layers[0].attn.Wo.weight.zero_()
     (s,) = seqs([40])
@@ -91,7 +83,7 @@ def test_local_layers_respect_the_window():
 
 
 def test_sparse_prediction_equals_dense_head_at_masked_positions():
-    m = model_of(tiny())
+    m = perturbed_model(tiny())
     b = pack(seqs([20, 9, 31]))
     labels = torch.full_like(b["input_ids"], -100)
     where = torch.tensor([1, 5, 6, 22, 30, 41, 58])
