@@ -16,6 +16,10 @@ is the datatrove step that writes them into each document's metadata:
 - `hk_markers`     Cantonese and Hong Kong usage per 1,000 Han characters: Cantonese characters
                    (嘅 咗 喺 ...), HK terms from the config, and the characters OpenCC writes
                    differently for HK than for Taiwan (説/說, 衞/衛; 户/戶 in Traditional text only).
+- `conv_forms`     OpenCC-standard character forms that Taiwan writes differently (爲 着 衆 羣 啓 峯 僞
+                   ..., OpenCC's TWVariants keys) per 1,000 Han characters, in Traditional text:
+                   what a Simplified→Traditional converter (OpenCC s2t and its kin) writes on a
+                   Mainland page, and a Taiwan writer does not (為 著 眾 群 啟 峰 偽).
 - `domain_hint`    from the URL's TLD: `tw`, `cn`, `hk` or `none`.
 - `p_tw`, `p_cn`, `p_hk`  the fastText classifier's probabilities, when a model is configured.
 
@@ -103,10 +107,13 @@ def char_sets() -> tuple[frozenset[str], frozenset[str]]:
 
     Traditional-only: a key of TSCharacters that never maps to itself (們→们, 這→这).
     Simplified-only: a key of STCharacters that never maps to itself (们→們). Characters in both
-    sets (a few that are one variant's simplification and another's traditional form) are neither.
+    sets (a few that are one variant's simplification and another's traditional form) are neither,
+    and neither are Taiwan's own standard forms (TWVariants' values): OpenCC's standard writes 羣 峯
+    牀 祕 for 群 峰 床 秘, so STCharacters never maps those to themselves, yet Taiwan writes them.
     """
     trad = {k for k, vs in opencc_table("TSCharacters").items() if len(k) == 1 and k not in vs}
     simp = {k for k, vs in opencc_table("STCharacters").items() if len(k) == 1 and k not in vs}
+    simp -= {v for vs in opencc_table("TWVariants").values() for v in vs}
     both = trad & simp
     return frozenset(trad - both), frozenset(simp - both)
 
@@ -131,6 +138,22 @@ def hk_forms() -> tuple[frozenset[str], frozenset[str]]:
                 and hk not in "台裏濕鈎枴":
             (shared if s2t.convert(hk) != hk else only).add(hk)
     return frozenset(only), frozenset(shared)
+
+
+# TWVariants keys that Taiwan writes about as often as its own form, or that are Taiwan's Ministry
+# of Education standard forms themselves (祕 as in 祕書, 痹 as in 麻痹): no evidence of conversion.
+TAIWAN_ALSO_WRITES = "裏污泄幺踊棱檐梁樑麼祕痹"
+
+
+@lru_cache(maxsize=None)
+def conversion_forms() -> frozenset[str]:
+    """OpenCC-standard characters whose Taiwan form differs (爲→為, 着→著, 衆→眾): TWVariants' keys.
+
+    OpenCC's s2t, the converter most Mainland sites and crawls use to show Traditional text,
+    writes these; Taiwan writers (and s2tw/s2twp) write the Taiwan forms.
+    """
+    return frozenset(k for k, vs in opencc_table("TWVariants").items()
+                     if len(k) == 1 and k not in vs and k not in TAIWAN_ALSO_WRITES)
 
 
 def spellings(term: str) -> set[str]:
@@ -231,6 +254,7 @@ class VariantFeatures:
         only, shared = hk_forms()
         self._hk = TermCounter(set(_hk_terms(tuple(hk_extra))) | set(CANTONESE_CHARS) | only)
         self._hk_shared = re.compile("[" + "".join(sorted(shared)) + "]")
+        self._conv = re.compile("[" + "".join(sorted(conversion_forms())) + "]")
 
     def __call__(self, text: str, url: str | None = None) -> dict:
         classes = text.translate(self._classes)
@@ -239,13 +263,16 @@ class VariantFeatures:
         chars = len(text) - len(_SPACE.findall(text))
         per_k = 1000.0 / han if han else 0.0
         hk = self._hk.count(text)
+        conv = 0
         if t > s:  # 户 温 脱 are HK forms in Traditional text, plain characters in Simplified
             hk += len(self._hk_shared.findall(text))
+            conv = len(self._conv.findall(text))  # and 着 is plain Simplified too
         return {
             "han_ratio": round(han / chars, 4) if chars else 0.0,
             "trad_ratio": round(t / (t + s), 4) if t + s else 0.5,
             "mainland_terms": round(self._mainland.count(text) * per_k, 3),
             "hk_markers": round(hk * per_k, 3),
+            "conv_forms": round(conv * per_k, 3),
             "domain_hint": domain_hint(url),
         }
 

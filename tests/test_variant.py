@@ -15,8 +15,8 @@ import pytest
 from twbert import config
 from twbert.cli import UsageError
 from twbert.pipeline.policy import DEFAULTS, VariantPolicy, decide, to_taiwan
-from twbert.pipeline.variant import (VariantFeatures, VariantScorer, char_sets, converter, domain_hint,
-                                     steps)
+from twbert.pipeline.variant import (VariantFeatures, VariantScorer, char_sets, conversion_forms, converter,
+                                     domain_hint, steps)
 
 TAIWAN = [
     "這款手機的螢幕很清楚，下載影片也很快，網路訊號在捷運上都不錯。",
@@ -58,6 +58,8 @@ def test_char_sets_come_from_opencc_tables():
     assert {"們", "這", "會", "體", "網", "視"} <= trad
     assert {"们", "这", "会", "体", "网", "视"} <= simp
     assert not trad & simp
+    # Taiwan's standard forms that OpenCC's standard writes otherwise (群/羣, 峰/峯) are not Simplified
+    assert not set("群峰床秘") & simp
     # shared characters are in neither set
     assert not {"我", "的", "在", "后", "面"} & (trad | simp)
 
@@ -149,7 +151,7 @@ def test_domain_hint(url, hint):
 def test_edge_cases_get_defined_scores(features):
     for s in EDGE:
         f = features(s, url="https://x.example.com.tw")
-        for k in ("han_ratio", "trad_ratio", "mainland_terms", "hk_markers"):
+        for k in ("han_ratio", "trad_ratio", "mainland_terms", "hk_markers", "conv_forms"):
             assert isinstance(f[k], float) and math.isfinite(f[k]), (s, k, f[k])
         assert f["domain_hint"] == "tw"
     assert features("")["trad_ratio"] == 0.5
@@ -158,6 +160,30 @@ def test_edge_cases_get_defined_scores(features):
     for s in EDGE[:5]:
         variant, tier, why = decide(features(s), DEFAULTS)
         assert tier == "drop" and why == "low_han_ratio"
+
+
+def test_conversion_forms(features, vcfg):
+    forms = conversion_forms()
+    assert {"爲", "着", "衆", "羣", "啓", "峯", "僞"} <= forms
+    # Taiwan's own forms, and the forms Taiwan writes as often as its standard one, are not evidence
+    assert not forms & set("為著眾群啟峰偽裏裡污")
+    # Mainland wording-free text, written the way OpenCC's s2t writes it: only the forms tell
+    s2t_text = "他爲大家唱着歌，羣衆都說這是他們聽過最好聽的歌，大家一起走上了山峯。"
+    taiwan_text = "他為大家唱著歌，群眾都說這是他們聽過最好聽的歌，大家一起走上了山峰。"
+    f, t = features(s2t_text), features(taiwan_text)
+    assert f["mainland_terms"] == 0 and f["hk_markers"] == 0 and f["conv_forms"] > 100
+    assert t["conv_forms"] == 0.0
+    assert decide(f, vcfg["policy"]) == ("cn", "tw_converted", "guard_conv_forms")
+    assert decide(t, vcfg["policy"])[:2] == ("tw", "tw")
+    # in Simplified text 着 is a plain character, not a converter's form
+    assert features("他笑着说：我们走吧。")["conv_forms"] == 0.0
+    # one stray form in a long Taiwan text passes
+    one = features(taiwan_text * 12 + "爲")
+    assert 0 < one["conv_forms"] <= vcfg["policy"]["tw_max_conv_forms"]
+    assert decide(one, vcfg["policy"])[:2] == ("tw", "tw")
+    # documents scored before the feature existed decide as before
+    old = {k: v for k, v in f.items() if k != "conv_forms"}
+    assert decide(old, vcfg["policy"])[:2] == ("tw", "tw")
 
 
 def test_policy_tiers(features, vcfg):
