@@ -13,7 +13,8 @@ Chunks are filled greedily with whole sentences. A single sentence longer than `
 token level as a last resort (at the last word boundary that fits, else the last clean token
 boundary) and counted in `sentences_split`. A last chunk shorter than `min_tail` tokens is, by
 `tail` policy: `merge`d with the chunk before (the two are re-cut at the sentence boundary that
-balances them best, so neither exceeds `limit`), `drop`ped (counted), or `keep`t.
+balances them best, so neither exceeds `limit`; after a split sentence, at a word or clean token
+boundary), `drop`ped (counted), or `keep`t.
 """
 
 from __future__ import annotations
@@ -101,15 +102,17 @@ def chunk(
             spans.pop()
             stats.tails_dropped += 1
             stats.tokens_dropped += b - a
-        elif n - spans[-2][0] <= limit:  # the chunk before was cut short by a split sentence
-            spans[-2:] = [(spans[-2][0], n)]
-            stats.tails_merged += 1
         else:
-            p = spans[-2][0]
-            # Re-cut [p, n) in two at the boundary nearest its middle that keeps both halves <= limit.
-            options = np.append(sentence_cut[(sentence_cut > p) & (sentence_cut < n)], a)
-            options = options[(options - p <= limit) & (n - options <= limit)]
-            best = int(options[np.argmin(np.abs(options - (p + n) / 2))])
+            # Re-cut [p, n) in two at the boundary nearest its middle that keeps both halves <= limit:
+            # a sentence boundary; where the tail was left by a split sentence (no sentence is kept
+            # whole there anyway), a word boundary, else a clean token boundary.
+            p, best = spans[-2][0], a
+            for cands in (sentence_cut, word_cut, clean_cut):
+                options = np.append(cands[(cands > p) & (cands < n)], a)
+                options = options[(options - p <= limit) & (n - options <= limit)]
+                best = int(options[np.argmin(np.abs(options - (p + n) / 2))])
+                if best != a or a in sentence_cut:
+                    break
             if best != a:
                 spans[-2:] = [(p, best), (best, n)]
                 stats.tails_merged += 1

@@ -140,18 +140,22 @@ class Segmenter:
         return starts
 
 
-def token_word_ids(word_starts: np.ndarray, token_starts: np.ndarray) -> np.ndarray:
-    """For each token, the index of the word its first character lies in (int64, non-decreasing)."""
-    return np.searchsorted(word_starts, token_starts, side="right") - 1
+def token_word_ids(word_starts: np.ndarray, token_starts: np.ndarray, token_ends: np.ndarray) -> np.ndarray:
+    """Each token's masking unit (int64, non-decreasing from 0): the word it starts.
 
-
-def dense(word_ids: np.ndarray) -> np.ndarray:
-    """Renumber non-decreasing word ids to 0, 1, 2 … as they appear (int32): a chunk's own word index.
-
-    Words no token starts in (swallowed by a token that began in the word before) disappear, so equal
-    ids always mean the same word and consecutive ids adjacent words.
+    A token starts a new unit only where it begins exactly at a word start and shares no character
+    with the token before. So a token that spans two words belongs to the first, and so do the
+    rest of the second word's tokens: byte-level BPE can end a token inside a character (把程 | 程
+    | 式), and a unit that began inside a character could never be masked whole.
     """
-    out = np.zeros(len(word_ids), dtype=np.int32)
-    if len(word_ids) > 1:
-        np.cumsum(word_ids[1:] != word_ids[:-1], out=out[1:])
-    return out
+    n = len(token_starts)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    at_word = np.zeros(n, dtype=bool)
+    j = np.searchsorted(word_starts, token_starts)
+    ok = j < len(word_starts)
+    at_word[ok] = word_starts[j[ok]] == token_starts[ok]
+    new = at_word
+    new[1:] &= token_starts[1:] >= token_ends[:-1]
+    new[0] = True
+    return np.cumsum(new) - 1

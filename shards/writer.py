@@ -92,7 +92,7 @@ class TokenizeSegmentChunk(PipelineStep):
     def chunks(self, doc: Document, tok, seg) -> list[Document]:
         """The chunk Documents of one document (none for a blank one)."""
         from twbert.shards.chunking import ChunkStats, chunk
-        from twbert.shards.segment import dense, token_word_ids
+        from twbert.shards.segment import token_word_ids
 
         text = doc.text
         if not text.strip():  # whitespace tokenises, but is no content to learn from
@@ -102,7 +102,7 @@ class TokenizeSegmentChunk(PipelineStep):
             return []
         ids = np.asarray(enc.ids, dtype=np.uint32)
         offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)
-        words = token_word_ids(seg.word_starts(text), offsets[:, 0])
+        words = token_word_ids(seg.word_starts(text), offsets[:, 0], offsets[:, 1])
         stats = ChunkStats()
         spans = chunk(text, offsets[:, 0], offsets[:, 1], words, self.max_len - 2, self.min_tail_tokens, self.tail, stats)
         self.stat_update("tails_merged", value=stats.tails_merged)
@@ -123,7 +123,7 @@ class TokenizeSegmentChunk(PipelineStep):
                         "tier": meta.get("tier") or self.default_tier,
                         "weight": float(meta.get("weight", 1.0)),
                         "input_ids": ids[a:b],
-                        "word_ids": dense(words[a:b]),
+                        "word_ids": (words[a:b] - words[a]).astype(np.int32),  # from 0 per chunk
                         # Per-document facts ride on the first chunk, for the writer's task stats.
                         **({"sentences_split": stats.sentences_split} if i == 0 else {}),
                     },

@@ -81,11 +81,14 @@ def test_tail_policies(tail):
         assert "".join(pieces) == text
 
 
-def test_merge_after_forced_split_joins_the_tail():
-    text = "長" * 10 + "。好"
+def test_merge_after_forced_split_rebalances_the_tail():
+    # one over-long sentence, force-split at 8, leaves a 3-token tail: no sentence boundary can
+    # balance it, a word boundary (every 2 characters here) does
+    text = "長" * 10 + "。"
     pieces, stats = run(text, 8, tail="merge", min_tail=4)
-    assert "".join(pieces) == text and all(len(p) <= 8 for p in pieces)
-    assert stats.sentences_split == 1
+    assert pieces == ["長" * 6, "長長長長。"]
+    assert stats.sentences_split == 1 and stats.tails_merged == 1
+    assert run(text, 8, tail="keep", min_tail=4)[0] == ["長" * 8, "長長。"]
 
 
 def test_bad_arguments():

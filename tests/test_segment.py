@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from _shards_text import SENTENCES
-from twbert.shards.segment import BACKENDS, Segmenter, dense, taiwan_dictionary, token_word_ids
+from twbert.shards.segment import BACKENDS, Segmenter, taiwan_dictionary, token_word_ids
 
 INSTALLED = [b for b in BACKENDS if importlib.util.find_spec(b)]
 
@@ -55,12 +55,22 @@ def test_word_starts_cover_the_text(segmenters):
 def test_token_word_ids_first_word_wins():
     # words: 臺北市|的|公園 -> starts 0, 3, 4; tokens: 臺北 | 市的 (spans two words) | 公 | 園
     words = np.array([0, 3, 4])
-    tokens = np.array([0, 2, 4, 5])
-    assert token_word_ids(words, tokens).tolist() == [0, 0, 2, 2]
-    # word 1 (的) was swallowed by the token that started in word 0: dense ids close the gap
-    assert dense(token_word_ids(words, tokens)).tolist() == [0, 0, 1, 1]
-    assert dense(np.array([5, 5, 7])).dtype == np.int32
-    assert dense(np.array([], dtype=np.int64)).tolist() == []
+    tokens = np.array([0, 2, 4, 5]), np.array([2, 4, 5, 6])
+    assert token_word_ids(words, *tokens).tolist() == [0, 0, 1, 1]
+    # a word whose start a token swallowed joins that token's unit: 臺北市 | 的公 | 園 -> 的公園 is one unit
+    assert token_word_ids(words, np.array([0, 3, 5]), np.array([3, 5, 6])).tolist() == [0, 1, 1]
+    # 臺北 | 市的公 | 園: 的 and 公園 both begin inside a token of 臺北市
+    assert token_word_ids(words, np.array([0, 2, 5]), np.array([2, 5, 6])).tolist() == [0, 0, 0]
+    assert token_word_ids(words, np.array([], dtype=np.int64), np.array([], dtype=np.int64)).tolist() == []
+
+
+def test_token_word_ids_never_start_a_unit_inside_a_character():
+    # byte-level BPE: 把程 | 程 | 式 with 程 split over the first two tokens (offsets 3-5, 4-5);
+    # words: 工程師|把|程式|上傳 -> starts 0, 3, 4, 6
+    words = np.array([0, 3, 4, 6])
+    starts, ends = np.array([0, 3, 4, 5, 6]), np.array([3, 5, 5, 6, 8])
+    # 程 starts a word at 4, but its bytes began in 把程: 程式 joins 把's unit; 上傳 starts its own
+    assert token_word_ids(words, starts, ends).tolist() == [0, 1, 1, 1, 2]
 
 
 def test_bad_dictionary_names_file_and_line(tmp_path):

@@ -79,7 +79,7 @@ def tree_digest(root: Path) -> dict[str, str]:
 def test_shards_end_to_end(tmp_path, tokenizer_dir):
     from tokenizers import Tokenizer
 
-    from twbert.shards.segment import Segmenter, dense, token_word_ids
+    from twbert.shards.segment import Segmenter
 
     rows = write_documents(tmp_path / "documents")
     build_shards(tmp_path / "run", tokenizer_dir, tmp_path / "documents")
@@ -111,12 +111,23 @@ def test_shards_end_to_end(tmp_path, tokenizer_dir):
         # word_ids: the segmentation of the document, mapped through token offsets, renumbered per chunk
         enc = tok.encode(row["text"], add_special_tokens=False)
         assert np.concatenate([c["input_ids"] for c in cs]).tolist() == enc.ids
-        words = token_word_ids(seg.word_starts(row["text"]), np.array([o[0] for o in enc.offsets]))
+        # word_ids: units that decode to whole words of the segmentation, from 0 per chunk
+        word_starts = set(seg.word_starts(row["text"]).tolist())
+        offsets = enc.offsets
         pos = 0
         for c in cs:
-            n = len(c["input_ids"])
-            assert c["word_ids"][0] == 0
-            assert np.array_equal(c["word_ids"], dense(words[pos : pos + n]))
+            n, w = len(c["input_ids"]), c["word_ids"]
+            assert w[0] == 0 and set(np.diff(w).tolist()) <= {0, 1}
+            units = np.split(np.arange(n), np.flatnonzero(np.diff(w)) + 1)
+            pieces = [tok.decode(c["input_ids"][u].tolist()) for u in units]
+            assert "".join(pieces) == tok.decode(c["input_ids"].tolist())
+            assert not any("\ufffd" in p for p in pieces), "a masking unit splits a character"
+            for u in units:  # every unit begins at a word start (or where the chunk begins) ...
+                start = offsets[pos + u[0]][0]
+                assert start in word_starts or u[0] == 0
+            for i in range(1, n):  # ... and every clean token boundary at a word start begins one
+                if offsets[pos + i][0] in word_starts and offsets[pos + i][0] >= offsets[pos + i - 1][1]:
+                    assert w[i] == w[i - 1] + 1
             pos += n
     # the long document was cut at sentence boundaries, except its one over-long sentence
     long = chunks["long-1"]

@@ -139,7 +139,8 @@ def collate(samples: list[dict]) -> dict[str, list]:
 
 
 def cut(ids: np.ndarray, words: np.ndarray | None, limit: int) -> list[tuple[np.ndarray, np.ndarray | None]]:
-    """Split a chunk into ceil(len / limit) near-equal pieces of at most `limit` tokens.
+    """Split a chunk into near-equal pieces of at most `limit` tokens: ceil(len / limit) of them, or
+    one more where moving cuts back to word starts needs it.
 
     Cuts move back to the start of a word when that keeps at least half the piece; word ids of each
     piece restart at 0. Balanced pieces pack better than a full piece and a short tail.
