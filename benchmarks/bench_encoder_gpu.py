@@ -13,14 +13,19 @@ the ratio of each to transformers' ModernBertForMaskedLM with its best attention
   no padding.
 - twbert/sdpa: the same model on its reference backend, which pads every document to max_seqlen
   inside attention only: the padded-SDPA comparison.
-- hf/<attn>: ModernBertForMaskedLM (sparse_prediction on, so its head also runs on masked tokens
-  only), one document per row padded to the longest, with attention_mask; `sdpa`, and
-  `flex_attention` where the installed transformers supports it for ModernBERT (5.x). HF's unpadded
-  path needs the flash-attn package.
+- hf/<attn>: ModernBertForMaskedLM, one document per row padded to the longest, with
+  attention_mask; `sdpa`, `flex_attention` where the installed transformers supports it for
+  ModernBERT (5.x), and `flash_attention_2` when the flash-attn package is importable (HF's fastest
+  path: it unpads inside the model). sdpa/flex run with sparse_prediction on, so their head also runs
+  on masked tokens only. flash_attention_2 runs with sparse_prediction off (its head and loss cover
+  every token, marked "dense head" in the table): with sparse prediction and labels, HF re-pads the
+  masked-only logits with the indices of every token and fails on the shape (transformers 4.57).
 
 MFU uses the same model FLOPs for every configuration (twbert's num_flops_per_token at the batch's
-effective context sum(L^2)/sum(L), real tokens only), so padding shows up as lower MFU, and the peak
-dense bf16 FLOP/s of the GPU (H100/H200 SXM: 989 TFLOP/s; --peak-tflops overrides).
+effective contexts, attention_context: sum(L^2)/sum(L) on global layers, sum(L min(L, window+1))/sum(L)
+on local ones, real tokens only, sparse head), so padding, and hf/flash_attention_2's dense head,
+show up as lower MFU; against the peak dense bf16 FLOP/s of the GPU (H100/H200 SXM: 989 TFLOP/s;
+--peak-tflops overrides).
 
 Needs only torch and transformers, plus this repository (on PYTHONPATH or not: it finds training/
 next to this file), so it runs on the lent GPU machine without the data-pipeline dependencies.
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import importlib.util
 import json
 import math
 import sys
@@ -43,6 +49,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10G": 70.0}
+
+# transformers attention implementations tried by default: flash_attention_2 is HF ModernBERT's
+# fastest (unpadded) path, but needs the flash-attn package
+HF_ATTN = ["sdpa", "flex_attention"] + (["flash_attention_2"] if importlib.util.find_spec("flash_attn") else [])
+# implementations run with sparse_prediction off: under flash_attention_2 HF ModernBERT re-pads the
+# sparse (masked-only) logits with the indices of every token, a shape error (transformers 4.57)
+HF_DENSE_HEAD = {"flash_attention_2"}
 
 
 def import_model():
@@ -177,9 +190,10 @@ def main(argv=None) -> int:
     p.add_argument("--compile", action="store_true", help="torch.compile every model (dynamic shapes)")
     p.add_argument("--backends", nargs="+", default=["flash", "varlen", "sdpa"],
                    help="twbert attention backends to run (those not available are reported and skipped)")
-    p.add_argument("--hf-attn", nargs="+", default=["sdpa", "flex_attention"],
+    p.add_argument("--hf-attn", nargs="+", default=HF_ATTN,
                    help="transformers attn_implementation values to run (unsupported ones are skipped); "
-                   "none to skip transformers")
+                   "flash_attention_2 (default when flash-attn is importable) runs with sparse_prediction "
+                   "off; none to skip transformers")
     p.add_argument("--no-bf16", dest="bf16", action="store_false", help="run in fp32 instead of bf16 autocast")
     p.add_argument("--peak-tflops", type=float, default=None, help="the GPU's peak dense TFLOP/s for MFU")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic documents and the weights")
@@ -217,10 +231,9 @@ def main(argv=None) -> int:
     ref = mdl.EncoderForMLM(config)
     flops = []
     for b in batches:
-        lengths = torch.tensor(b["lengths"], dtype=torch.float64)
-        ctx = float((lengths ** 2).sum() / lengths.sum())
+        ctx, local_ctx = ref.attention_context(b["lengths"])  # the window caps each document
         n_masked = int((b["labels"] != -100).sum())
-        flops.append(ref.num_flops_per_token(ctx, n_masked / args.batch_tokens) * args.batch_tokens)
+        flops.append(ref.num_flops_per_token(ctx, n_masked / args.batch_tokens, local_ctx) * args.batch_tokens)
         b["n_tokens"] = args.batch_tokens
     mean_len = args.batch_tokens / sum(len(b["lengths"]) for b in batches) * len(batches)
     header = {
@@ -263,14 +276,15 @@ def main(argv=None) -> int:
         if impl == "none":
             continue
         name = f"hf/{impl}"
+        sparse = impl not in HF_DENSE_HEAD
         hf_config = transformers.ModernBertConfig(**config.to_hf_config())
-        hf_config.sparse_prediction = True
+        hf_config.sparse_prediction = sparse
         try:
             model = transformers.AutoModelForMaskedLM.from_config(hf_config, attn_implementation=impl)
         except (ValueError, ImportError) as e:
             print(f"{name}: skipped ({str(e).splitlines()[0][:160]})")
             continue
-        model.sparse_prediction = True
+        model.sparse_prediction = sparse
         missing, unexpected = model.load_state_dict(state, strict=False)
         if unexpected or set(missing) - {"decoder.weight"}:
             print(f"{name}: skipped (weights do not fit: missing {missing[:3]}, unexpected {unexpected[:3]})")
@@ -282,7 +296,11 @@ def main(argv=None) -> int:
             pb = to(padded(b), device)
             pb["n_tokens"] = b["n_tokens"]
             dev_batches.append(pb)
-        results.append(measure(name, run_model, hf_step, dev_batches, flops, args, device))
+        result = measure(name, run_model, hf_step, dev_batches, flops, args, device)
+        result["sparse_prediction"] = sparse
+        if not sparse:
+            result["note"] = "dense head: sparse_prediction off (HF FA2 cannot re-pad sparse logits)"
+        results.append(result)
         del model, run_model, dev_batches
         cleanup(device)
 
@@ -293,14 +311,15 @@ def main(argv=None) -> int:
           f"{'vs best HF':>12}{'loss@0':>9}")
     for r in results:
         if "error" in r:
-            print(f"{r['config']:<20}  {r['error']}")
+            print(f"{r['config']:<20}  {r['error']}" + (f"  [{r['note']}]" if r.get("note") else ""))
             continue
         mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "-"
         mem = f"{r['peak_mem_gib']:.1f}" if r["peak_mem_gib"] is not None else "-"
         ratio = r["tokens_per_s"] / best_hf["tokens_per_s"] if best_hf else None
         r["speedup_vs_best_hf"] = ratio
         print(f"{r['config']:<20}{r['tokens_per_s']:>12,.0f}{r['step_ms']:>10.1f}{r['tflops']:>10.1f}{mfu:>8}"
-              f"{mem:>10}{(f'{ratio:.2f}x' if ratio else '-'):>12}{r['first_loss']:>9.4f}")
+              f"{mem:>10}{(f'{ratio:.2f}x' if ratio else '-'):>12}{r['first_loss']:>9.4f}"
+              + (f"  [{r['note']}]" if r.get("note") else ""))
     if best_hf:
         print(f"(best transformers configuration: {best_hf['config']})")
     if args.json:

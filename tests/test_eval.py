@@ -177,3 +177,41 @@ def test_cli_scores_a_twbert_run_directly(setup, capsys, tmp_path):
     from_export = json.loads(capsys.readouterr().out)
     assert from_run["pppl"] == pytest.approx(from_export["pppl"], rel=1e-9)
     assert from_run["tokens"] == from_export["tokens"]
+
+
+def test_modernbert_is_loaded_with_sdpa_where_hf_would_pick_flash_attention(setup, monkeypatch):
+    """With flash-attn installed, HF ModernBERT picks flash_attention_2 by itself, under which its
+    sparse head with labels fails; evaluation asks for SDPA (and keeps the sparse head)."""
+    base = transformers.ModernBertPreTrainedModel
+    if not hasattr(base, "_flash_attn_2_can_dispatch"):
+        pytest.skip("this transformers chooses ModernBERT's attention another way")
+    # as on a CUDA machine with flash-attn: HF's own choice would be flash_attention_2
+    monkeypatch.setattr(base, "_flash_attn_2_can_dispatch", lambda self, is_init_check=False: True)
+    hf, _ = load_masked_lm(setup["trained"][1], torch.device("cpu"))
+    assert hf.config._attn_implementation == "sdpa"
+
+
+def test_flash_attention_model_is_scored_without_sparse_prediction(setup):
+    """A ModernBERT a caller loaded with flash_attention_2 is scored on its dense logits: HF's sparse
+    head re-pads masked-only logits with every token's indices there and fails (stood in for here)."""
+    hf, tok = load_masked_lm(setup["trained"][1], torch.device("cpu"))
+    expected = pseudo_perplexity(hf, tok, TEXTS, batch_size=7, progress=False)
+
+    class FlashAttentionLike(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+            self.config = type("Config", (), {"_attn_implementation": "flash_attention_2"})()
+            self.sparse_prediction = True
+
+        def forward(self, input_ids, attention_mask, labels=None):
+            if self.sparse_prediction and labels is not None:
+                raise RuntimeError("shape mismatch: sparse logits re-padded with every token's indices")
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask)
+
+    model = FlashAttentionLike(hf)
+    got = pseudo_perplexity(model, tok, TEXTS, batch_size=7, progress=False)
+    assert model.sparse_prediction is False
+    assert got["tokens"] == expected["tokens"]
+    assert got["pppl"] == pytest.approx(expected["pppl"], rel=1e-6)
+    assert got["mlm_accuracy"] == expected["mlm_accuracy"]

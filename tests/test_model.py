@@ -139,6 +139,22 @@ def test_flops_per_token_matches_counted_matmul_flops():
     assert m.num_flops_per_token(1024) - m.num_flops_per_token(512) == pytest.approx(12 * 64 * 512 * 1)
 
 
+def test_batch_flops_cap_the_window_per_sequence():
+    """A packed batch costs what its sequences cost one by one: the local window caps each sequence's
+    context, not the batch's average context (docs/training.md, MFU)."""
+    from twbert.training.trainer import batch_flops
+
+    m = EncoderForMLM(tiny(local_attention=128))  # local layers see at most 129 tokens
+    lengths = [300, 10, 10, 10]  # mean context sum(L^2)/sum(L) = 273.8 > 129; the short ones see 10
+    b = pack(seqs(lengths))
+    n_masked, tokens = 99, sum(lengths)
+    one_by_one = sum(m.num_flops_per_token(n, n_masked / tokens) * n for n in lengths)
+    assert batch_flops(m, b, n_masked) == pytest.approx(one_by_one, rel=1e-12)
+    ctx, local = m.attention_context(torch.tensor(lengths))
+    assert ctx == pytest.approx(sum(n * n for n in lengths) / tokens)
+    assert local == pytest.approx((300 * 129 + 3 * 10 * 10) / tokens)
+
+
 def test_config_checks():
     with pytest.raises(ValueError, match="multiple of num_attention_heads"):
         tiny(hidden_size=66)

@@ -189,6 +189,63 @@ def test_two_rank_torchrun_trains_and_resumes_exactly(shards, tmp_path, capsys):
     assert "resume it with the same number" in capsys.readouterr().err
 
 
+def test_resume_with_more_steps_keeps_warmup_and_mask_ramp_and_moves_the_decay(shards, tmp_path):
+    """Extending a WSD run: warmup and masking ramp given as fractions keep the step counts of the
+    first start (0.25 x 8 = 2 warmup steps, not 0.25 x 24 = 6), while the decay moves to the new end."""
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["train"]["max_steps"] = 8
+    cfg["schedule"].update(warmup=0.25, decay=0.25)
+    cfg["data"]["masking"] = {"rate": 0.3, "final_rate": 0.15}  # ramp over all of training (null)
+    cfg["checkpoint"].update(every=4, keep=None)
+    config = tmp_path / "extend.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    short = tmp_path / "short"
+    run(train_cmd(config, shards, short))
+    before = metrics(short)
+    peak = cfg["optim"]["lr"]
+    # 2 warmup steps, 4 stable, 2 of 1-sqrt decay
+    assert [r["lr"] for r in before] == pytest.approx([peak / 2] + [peak] * 5 + [peak * (1 - 0.5 ** 0.5), 0.0])
+
+    # resume from step 4 (in the stable phase) with three times the steps
+    longer = tmp_path / "longer"
+    shutil.copytree(short, longer)
+    shutil.rmtree(longer / "checkpoints" / "step_00000008")
+    res = run(train_cmd(config, shards, longer, "--resume", "--max-steps", "24"))
+    rows = metrics(longer)
+    assert [r["step"] for r in rows] == list(range(1, 25))
+    lrs = [r["lr"] for r in rows]
+    assert lrs[:6] == [r["lr"] for r in before[:6]]  # continuous at the resume step (row 5 = step 4)
+    assert lrs[4:18] == [peak] * 14  # stable until the new decay: 0.25 x 24 = 6 steps
+    assert all(a > b for a, b in zip(lrs[17:], lrs[18:])) and lrs[-1] == 0.0
+    rates = [r["mask_rate"] for r in rows]
+    assert rates[:8] == [r["mask_rate"] for r in before]  # the ramp still ends at step 8
+    assert rates[8:] == [0.15] * 16
+    # same lr and masking until the old decay began: the same losses, bit for bit
+    assert [r["loss"] for r in rows[:7]] == [r["loss"] for r in before[:7]]
+    assert "warmup: 2 steps" in res.stderr and "masking ramp: 8 steps" in res.stderr
+    trainer = json.loads((longer / "checkpoints" / "step_00000024" / "trainer.json").read_text())
+    assert trainer["resolved"] == {"warmup": {"setting": 0.25, "steps": 2},
+                                   "mask_schedule": {"setting": None, "steps": 8}}
+
+
+def test_schedules_of_older_checkpoints_and_changed_settings_resolve_against_max_steps():
+    from twbert import config as config_mod
+    from twbert.training.trainer import resolve_schedules
+
+    cfg = config_mod.load("train", TINY)  # warmup 0.1, decay 0.2
+    cfg["data"]["masking"].update(final_rate=0.15, schedule_steps=0.5)
+    first, _, record = resolve_schedules(cfg, 40)
+    assert record == {"warmup": {"setting": 0.1, "steps": 4}, "mask_schedule": {"setting": 0.5, "steps": 20}}
+    kept, data, _ = resolve_schedules(cfg, 80, record)
+    assert (kept.warmup_steps, kept.decay_steps) == (4, 16) and data["masking"]["schedule_steps"] == 20
+    old, data, _ = resolve_schedules(cfg, 80, None)  # a checkpoint without the record
+    assert old.warmup_steps == 8 and data["masking"]["schedule_steps"] == 40
+    cfg["schedule"]["warmup"] = 0.2
+    cfg["data"]["masking"]["schedule_steps"] = 10
+    changed, data, _ = resolve_schedules(cfg, 80, record)  # the user's new settings apply
+    assert changed.warmup_steps == 16 and data["masking"]["schedule_steps"] == 10
+
+
 def test_phase2_starts_from_phase1_weights(reference, shards, tmp_path, capsys):
     cfg = yaml.safe_load(TINY.read_text())
     cfg["init_from"] = str(reference)

@@ -48,9 +48,25 @@ def read_texts(path: str | Path) -> tuple[list[str], dict]:
     return texts, {"lines_read": read, "lines_blank": blank}
 
 
+def eval_attention(config) -> dict:
+    """from_pretrained kwargs choosing the attention for evaluation.
+
+    HF ModernBERT picks flash_attention_2 by itself when flash-attn is installed (CUDA). Under it,
+    sparse prediction with labels fails: HF re-pads the masked-only logits with the indices of every
+    token (a shape error, transformers 4.57). Evaluation keeps sparse prediction and asks for SDPA
+    instead: a copy has one scored position, so the sparse head projects one row onto the vocabulary
+    where a dense head would project every token (B x L x V logits: the vocabulary projection costs
+    about as much as the whole encoder at a 150k vocabulary, and the fp32 logits of a 32 x 512 batch
+    take ~10 GB); the padding SDPA computes stays small because copies are batched longest first,
+    with texts of similar length together. SDPA also runs in the model's fp32, where HF's FA2 path
+    casts to bf16. Other architectures keep transformers' default.
+    """
+    return {"attn_implementation": "sdpa"} if getattr(config, "model_type", None) == "modernbert" else {}
+
+
 def load_masked_lm(model_path: str | Path, device: torch.device, workdir: str | None = None):
     """(model, tokenizer) from an HF directory, or from a twbert run/checkpoint (exported to `workdir`)."""
-    from transformers import AutoModelForMaskedLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
 
     path = Path(model_path)
     if not (path / "config.json").is_file():
@@ -65,7 +81,8 @@ def load_masked_lm(model_path: str | Path, device: torch.device, workdir: str | 
                             f"nor a usable twbert checkpoint: {e}") from None
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
-        model = AutoModelForMaskedLM.from_pretrained(str(path), torch_dtype=torch.float32)
+        model = AutoModelForMaskedLM.from_pretrained(str(path), torch_dtype=torch.float32,
+                                                     **eval_attention(AutoConfig.from_pretrained(str(path))))
     except (OSError, ValueError) as e:
         raise EvalError(f"{path}: cannot load a masked LM and its tokenizer: {e}") from None
     if tokenizer.mask_token_id is None:
@@ -92,10 +109,13 @@ def pseudo_perplexity(model, tokenizer, texts: list[str], batch_size: int = 32, 
     empty = sum(1 for i in range(len(texts)) if not any(s == 0 for s in enc["special_tokens_mask"][i]))
 
     # ModernBERT's HF head can run on the masked positions only (the vocabulary projection is the
-    # big cost); other masked LMs return every position's logits.
-    sparse = hasattr(model, "sparse_prediction")
-    if sparse:
-        model.sparse_prediction = True
+    # big cost); other masked LMs return every position's logits. Not under flash_attention_2, which
+    # cannot re-pad sparse logits (see eval_attention; load_masked_lm asks for SDPA, but a caller may
+    # pass a model loaded with FA2): there the dense logits are read at the masked positions.
+    sparse = hasattr(model, "sparse_prediction") and \
+        getattr(model.config, "_attn_implementation", None) != "flash_attention_2"
+    if hasattr(model, "sparse_prediction"):
+        model.sparse_prediction = sparse
         model.sparse_pred_ignore_index = -100
 
     nll, correct = 0.0, 0

@@ -307,22 +307,39 @@ class EncoderForMLM(nn.Module):
             n -= self.model.embeddings.tok_embeddings.weight.numel()
         return n
 
-    def num_flops_per_token(self, seq_len: float, mask_rate: float = 0.3) -> float:
+    def attention_context(self, lengths) -> tuple[float, float]:
+        """(global, local) attention context per token of packed sequences of `lengths` (a list or a
+        CPU tensor, e.g. cu_seqlens[1:] - cu_seqlens[:-1] of the loader's batch: no GPU sync).
+
+        A token of a sequence of length L sees L tokens on global layers and at most
+        `local_attention + 1` on local ones, so the token-weighted means are
+        sum(L_i^2) / sum(L_i) and sum(L_i * min(L_i, local_attention + 1)) / sum(L_i): the window
+        caps each sequence, not the batch average (a long and a short sequence average above the
+        window while the short one is far below it).
+        """
+        lengths = torch.as_tensor(lengths, dtype=torch.float64)
+        tokens = float(lengths.sum())
+        local = lengths.clamp(max=self.config.local_attention + 1)
+        return float((lengths * lengths).sum()) / tokens, float((lengths * local).sum()) / tokens
+
+    def num_flops_per_token(self, seq_len: float, mask_rate: float = 0.3, local_seq_len: float | None = None) -> float:
         """Training FLOPs (forward + backward) per input token, for MFU.
 
-        `seq_len` is the attention context a token sees: for packed documents of lengths L_i,
-        pass sum(L_i^2) / sum(L_i); the loader's max_len is an upper bound. Local layers see at
-        most `local_attention + 1` tokens. The head and decoder run on `mask_rate` of the tokens.
-        Counted as 6 x matmul parameters plus 12 x layers x hidden x context for QK^T and AV
-        (as nanoGPT/PaLM); norms, GELU, softmax and RoPE are left out.
+        `seq_len` is the attention context a token sees on global layers and `local_seq_len` on local
+        layers: for packed documents of lengths L_i, pass `attention_context(lengths)`. Without
+        `local_seq_len`, local layers see min(seq_len, local_attention + 1), exact when every sequence
+        has length `seq_len` (the loader's max_len is an upper bound). The head and decoder run on
+        `mask_rate` of the tokens. Counted as 6 x matmul parameters plus 12 x layers x hidden x
+        context for QK^T and AV (as nanoGPT/PaLM); norms, GELU, softmax and RoPE are left out.
         """
         c = self.config
         h, i = c.hidden_size, c.intermediate_size
+        if local_seq_len is None:
+            local_seq_len = min(seq_len, c.local_attention + 1)
         layer_params = 4 * h * h + 3 * h * i  # Wqkv, Wo, Wi (2i), Wo (i)
         flops = 6 * c.num_hidden_layers * layer_params
         for layer in range(c.num_hidden_layers):
-            ctx = seq_len if c.is_global(layer) else min(seq_len, c.local_attention + 1)
-            flops += 12 * h * ctx
+            flops += 12 * h * (seq_len if c.is_global(layer) else local_seq_len)
         flops += 6 * (h * h + h * c.vocab_size) * mask_rate
         return float(flops)
 

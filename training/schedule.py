@@ -2,7 +2,9 @@
 
 A schedule holds no state beyond its settings: the value at step `s` is computed, never accumulated,
 so a resumed run gets exactly the value an uninterrupted one had, and a run can be extended by
-raising `total` while it is still in the stable phase.
+raising `total` while it is still in the stable phase. A `warmup` given as a fraction is a fraction
+of `total`, so raising `total` would lengthen it too: the trainer resumes with the step count the
+run's first start resolved (trainer.resolve_schedules), and only the decay follows the new `total`.
 
 The same shape serves the learning rate (a multiplier of the peak lr) and the masking rate
 (`Ramp`: start -> end over a span of steps).

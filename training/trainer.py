@@ -11,7 +11,8 @@
 Exact resume: everything a step depends on (weights, optimizer moments, the loader's position,
 packer buffer and masking RNG, every RNG) is in the checkpoint, and the lr and masking rate are
 pure functions of the step, so on CPU a resumed run repeats an uninterrupted run's losses bit for
-bit.
+bit. Warmup and masking-ramp lengths given as fractions of max_steps keep the step counts of the
+run's first start (`resolve_schedules`), so a resume with a larger --max-steps only moves the decay.
 
 Distributed: run under `torchrun`; ranks find each other through its environment variables.
 """
@@ -34,7 +35,7 @@ import torch.distributed as dist
 
 from twbert.training import checkpoint as ckpt
 from twbert.training.loader import data_config
-from twbert.training.schedule import WSD
+from twbert.training.schedule import WSD, steps_of
 
 
 class TrainError(Exception):
@@ -88,11 +89,57 @@ def build_model(model_cfg: dict, tokenizer: dict) -> torch.nn.Module:
     return EncoderForMLM(config)
 
 
-def build_loader(cfg: dict, rank: int, world: int, tokenizer: dict):
+def build_loader(cfg: dict, rank: int, world: int, tokenizer: dict, data_cfg: dict | None = None):
     from twbert.training.loader import MLMLoader
 
-    return MLMLoader(cfg["data"], cfg["data_dir"], tokenizer=tokenizer, seed=cfg["seed"], rank=rank,
-                     world_size=world, total_steps=int(cfg["train"]["max_steps"]))
+    return MLMLoader(cfg["data"] if data_cfg is None else data_cfg, cfg["data_dir"], tokenizer=tokenizer,
+                     seed=cfg["seed"], rank=rank, world_size=world, total_steps=int(cfg["train"]["max_steps"]))
+
+
+def resolve_schedules(cfg: dict, max_steps: int, saved: dict | None = None, say=lambda msg: None):
+    """(lr schedule, data config for the loader, record for the checkpoint's trainer.json).
+
+    Warmup (`schedule.warmup`) and the masking ramp (`data.masking.schedule_steps`, null = all of
+    training) may be fractions of max_steps. On a run's first start they are resolved against
+    max_steps and the step counts recorded (`saved` is that record, from the checkpoint). A resume
+    whose settings are unchanged keeps the recorded counts, so that raising --max-steps does not send
+    a run past its warmup back into it (0.05 x 4000 is not 0.05 x 1000) or stretch a ramp under way;
+    the decay is resolved against the new max_steps, so it moves to the new end (extending a WSD run).
+    A changed setting, or a checkpoint without the record (older ones), resolves against max_steps.
+    """
+    saved = saved or {}
+    sched = dict(cfg["schedule"])
+    warmup_setting = sched.get("warmup", 0)
+    kept = saved.get("warmup")
+    try:
+        if kept is not None and kept["setting"] == warmup_setting:
+            sched["warmup"] = int(kept["steps"])
+            if steps_of(warmup_setting, max_steps) != sched["warmup"]:
+                say(f"warmup: {sched['warmup']} steps, as the run's first start resolved schedule.warmup "
+                    f"{warmup_setting}; the decay is resolved against max_steps {max_steps}")
+        schedule = WSD(total=max_steps, **sched)
+    except ValueError as e:
+        raise ValueError(f"schedule: {e}") from None
+    record = {"warmup": {"setting": warmup_setting, "steps": schedule.warmup_steps}, "mask_schedule": None}
+
+    data_cfg = cfg["data"]
+    masking = data_config(cfg["data"])["masking"]
+    if masking["final_rate"] is not None:
+        setting = masking["schedule_steps"]
+        try:
+            steps = max_steps if setting is None else steps_of(setting, max_steps)
+        except ValueError as e:
+            raise ValueError(f"data.masking.schedule_steps: {e}") from None
+        kept = saved.get("mask_schedule")
+        if kept is not None and kept["setting"] == setting:
+            if kept["steps"] != steps:
+                say(f"masking ramp: {kept['steps']} steps, as the run's first start resolved "
+                    f"data.masking.schedule_steps {setting}")
+            steps = int(kept["steps"])
+        # as a step count the ramp no longer depends on max_steps (masking is not a loader resume key)
+        data_cfg = {**cfg["data"], "masking": {**masking, "schedule_steps": steps}}
+        record["mask_schedule"] = {"setting": setting, "steps": steps}
+    return schedule, data_cfg, record
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float, no_decay: list[str]) -> list[dict]:
@@ -140,12 +187,13 @@ def peak_flops(device: torch.device, override: float | None) -> float | None:
 
 
 def batch_flops(model, batch: dict, n_masked: int) -> float:
-    """Training FLOPs of one micro-batch, from the model's per-token count at the batch's
-    effective context sum(L_i^2) / sum(L_i) (each token attends within its own sequence)."""
-    lengths = (batch["cu_seqlens"][1:] - batch["cu_seqlens"][:-1]).double()
+    """Training FLOPs of one micro-batch, from the model's per-token count at the batch's effective
+    contexts (each token attends within its own sequence; local layers within the window too).
+    `batch` is the loader's CPU batch, so reading its cu_seqlens costs no GPU sync."""
+    lengths = batch["cu_seqlens"][1:] - batch["cu_seqlens"][:-1]
     tokens = float(lengths.sum())
-    ctx = float((lengths**2).sum()) / tokens
-    return model.num_flops_per_token(ctx, n_masked / tokens) * tokens
+    ctx, local_ctx = model.attention_context(lengths)
+    return model.num_flops_per_token(ctx, n_masked / tokens, local_ctx) * tokens
 
 
 def grad_accum(t_cfg: dict, tokens_per_batch: int, world: int) -> int:
@@ -259,10 +307,11 @@ def train(cfg: dict, resume: bool = False, log=None) -> dict[str, Any]:
     model.to(device)
     optimizer = build_optimizer(model, o_cfg, device)
     try:
-        schedule = WSD(total=max_steps, **cfg["schedule"])
+        saved = ckpt.load_json(start, "trainer").get("resolved") if start is not None else None
+        schedule, loader_data, resolved = resolve_schedules(cfg, max_steps, saved, say)
     except ValueError as e:
-        raise TrainError(f"schedule: {e}") from None
-    loader = build_loader(cfg, rank, world, tokenizer)
+        raise TrainError(str(e)) from None
+    loader = build_loader(cfg, rank, world, tokenizer, loader_data)
     random.seed(cfg["seed"] + rank)
     np.random.seed(cfg["seed"] + rank)
     torch.manual_seed(cfg["seed"] + rank)  # dropout differs between ranks
@@ -310,7 +359,7 @@ def train(cfg: dict, resume: bool = False, log=None) -> dict[str, Any]:
                 ckpt_root, step,
                 tensors={"model": raw_model.state_dict(), "optimizer": optimizer.state_dict()},
                 jsons={"trainer": {"step": step, "tokens": tokens, "world_size": world,
-                                   "schedule": schedule.state_dict(), "config": cfg,
+                                   "schedule": schedule.state_dict(), "resolved": resolved, "config": cfg,
                                    "model_config": raw_model.config.to_dict()},
                        **{f"rank_{r:05d}": json.loads(s) for r, s in enumerate(states)}},
                 keep=c_cfg["keep"])
