@@ -57,7 +57,9 @@ def decide(meta: dict, rules: dict) -> tuple[str, str, str | None]:
     else:
         variant, why = "tw", "rules"
     if variant == "tw":  # guards: evidence overrides a `tw` call, from rules or classifier
-        if meta["trad_ratio"] < r["tw_min_trad_ratio"]:
+        # Text with no script-specific character at all reads the same in either script: its 0.5 is
+        # no evidence of Simplified (documents scored before script_chars existed: as before).
+        if meta["trad_ratio"] < r["tw_min_trad_ratio"] and meta.get("script_chars", 1) > 0:
             variant, why = "cn", "guard_trad_ratio"
         elif meta["mainland_terms"] > r["tw_max_mainland_terms"]:
             variant, why = "cn", "guard_mainland_terms"

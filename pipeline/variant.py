@@ -6,6 +6,7 @@ is the datatrove step that writes them into each document's metadata:
 - `han_ratio`      Han characters / non-space characters.
 - `trad_ratio`     Traditional-only / (Traditional-only + Simplified-only) characters. Both sets come
                    from OpenCC's own STCharacters/TSCharacters tables; 0.5 when the text has neither.
+- `script_chars`   how many of those script-specific characters the text has (0: no script evidence).
 - `mainland_terms` Mainland-usage hits per 1,000 Han characters. A term is Mainland usage when the
                    OpenCC round trip s2twp(tw2sp(x)) changes it: exactly the keys of OpenCC's
                    TWPhrases table (軟件→軟體, 信息→資訊, 視頻→影片 ...), matched in OpenCC-Traditional,
@@ -270,6 +271,7 @@ class VariantFeatures:
         return {
             "han_ratio": round(han / chars, 4) if chars else 0.0,
             "trad_ratio": round(t / (t + s), 4) if t + s else 0.5,
+            "script_chars": t + s,
             "mainland_terms": round(self._mainland.count(text) * per_k, 3),
             "hk_markers": round(hk * per_k, 3),
             "conv_forms": round(conv * per_k, 3),

@@ -162,6 +162,17 @@ def test_edge_cases_get_defined_scores(features):
         assert tier == "drop" and why == "low_han_ratio"
 
 
+def test_text_without_script_evidence_is_not_called_simplified(features, vcfg):
+    # every character here is written alike in both scripts: trad_ratio 0.5 is no evidence
+    f = features("我今天去公司上班，下午回家。")
+    assert f["script_chars"] == 0 and f["trad_ratio"] == 0.5
+    assert decide(f, vcfg["policy"])[:2] == ("tw", "tw")
+    # the same ratio from evidence (one Traditional-only, one Simplified-only character) is mixed script
+    mixed = features("我今天去公司上班，下午回家。們们")
+    assert mixed["script_chars"] == 2 and mixed["trad_ratio"] == 0.5
+    assert decide(mixed, vcfg["policy"]) == ("cn", "tw_converted", "guard_trad_ratio")
+
+
 def test_conversion_forms(features, vcfg):
     forms = conversion_forms()
     assert {"爲", "着", "衆", "羣", "啓", "峯", "僞"} <= forms
@@ -296,9 +307,9 @@ def test_steps_in_a_datatrove_pipeline(tmp_path):
     val = lambda k: policy.get(k, {}).get("total", 0) if isinstance(policy.get(k), dict) else policy.get(k, 0)  # noqa: E731
     assert val("total") == len(docs) == val("forwarded") + val("dropped")
     assert val("dropped_low_han_ratio") == 2
-    assert val("variant_tw") == len(TAIWAN)
-    # the two dropped docs have no Traditional evidence, so the trad_ratio guard calls them cn
-    assert val("variant_cn") == len(MAINLAND_IN_TRADITIONAL) + len(SIMPLIFIED) + 2
+    # the two dropped docs have no script evidence at all: the rules' default variant, tier drop
+    assert val("variant_tw") == len(TAIWAN) + 2
+    assert val("variant_cn") == len(MAINLAND_IN_TRADITIONAL) + len(SIMPLIFIED)
     assert val("variant_hk") == len(CANTONESE)
     assert val("tier_tw") == len(TAIWAN) and val("tier_drop") == 2
     assert val("converted_cn") == len(MAINLAND_IN_TRADITIONAL) + len(SIMPLIFIED)
