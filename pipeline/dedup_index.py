@@ -62,19 +62,46 @@ class Signer:
         return signature(shingles, self.a, self.b) if shingles.size else None
 
 
+def is_index_dir(path: Path) -> bool:
+    """Whether `path` holds a twbert dedup index (a meta.json of this format)."""
+    try:
+        return json.loads((Path(path) / "meta.json").read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def document_files(folder: str | Path) -> list[Path]:
+    """The .jsonl/.jsonl.gz files under `folder` (recursively, in name order), except those inside a
+    dedup index directory: an index written into a documents folder (`--out` there, or the default of
+    older versions) holds its own `segments/NNNNN.ids.jsonl`, which are not documents."""
+    folder = Path(folder)
+    indexes = {m.parent for m in folder.rglob("meta.json") if is_index_dir(m.parent)}
+    files = (p for p in folder.rglob("*") if p.name.endswith((".jsonl", ".jsonl.gz")) and p.is_file())
+    return sorted(p for p in files if not indexes.intersection(p.parents))
+
+
 def documents_dir(path: str | Path) -> Path:
     """A run directory's documents/, or the path itself when it already holds JSONL files."""
     path = Path(path)
     if (path / "documents").is_dir():
         return path / "documents"
-    if path.is_dir() and any(path.rglob("*.jsonl*")):
+    if path.is_dir() and document_files(path):
         return path
     raise UsageError(f"{path}: neither a run directory (with documents/) nor a folder of .jsonl(.gz) files")
 
 
+def default_index_dir(run_dir: str | Path) -> Path:
+    """Where `twbert dedup index` writes by default: RUN_DIR/dedup_index beside RUN_DIR/documents/ for
+    a run directory; beside a plain folder of JSONL files (FOLDER-dedup_index), never inside it."""
+    run_dir = Path(run_dir)
+    if (run_dir / "documents").is_dir():
+        return run_dir / "dedup_index"
+    return Path(str(run_dir.resolve()) + "-dedup_index")
+
+
 def iter_documents(folder: str | Path) -> Iterator[dict]:
-    """Every document of a datatrove JSONL(.gz) folder, files in name order."""
-    files = sorted(p for p in Path(folder).rglob("*") if p.name.endswith((".jsonl", ".jsonl.gz")))
+    """Every document of a datatrove JSONL(.gz) folder, files in name order (`document_files`)."""
+    files = document_files(folder)
     for path in files:
         opener = gzip.open if path.name.endswith(".gz") else open
         try:
@@ -250,9 +277,13 @@ def dedup_against(index: str | Path, new_run: str | Path, out: str | Path, tasks
     if out.resolve() == Path(new_run).resolve():
         raise UsageError(f"--out {out} is the new run itself; write the filtered run elsewhere")
     logs = out / "logs"
+    # The reader gets the file list of `document_files` (no index files, nothing but JSONL).
+    paths = out / "work" / "dedup_against" / "input_files.txt"
+    paths.parent.mkdir(parents=True, exist_ok=True)
+    paths.write_text("".join(f"{p.relative_to(docs).as_posix()}\n" for p in document_files(docs)), encoding="utf-8")
     LocalPipelineExecutor(
         pipeline=[
-            JsonlReader(str(docs), add_file_path=False),
+            JsonlReader(str(docs), paths_file=str(paths), add_file_path=False),
             IndexDedupFilter(index, exclusion_writer=JsonlWriter(str(out / "work" / "dedup_against" / "removed"),
                                                                  compression=compression)),
             JsonlWriter(str(out / "documents"), compression=compression),

@@ -38,6 +38,12 @@ def make_corpus(rng: random.Random):
         orig = _doc(k, document(rng)); k += 1
         copy = _doc(k, simplified_copy(orig["text"]), tier="tw_converted"); k += 1
         pairs.append((orig, copy, orig))
+    for j in range(4):  # tier and source disagree: a Taiwan web page and a converted zhwiki page of the
+        # same text (the wiki one longer too). Tier comes first, so the web page survives.
+        orig = _doc(k, document(rng)); k += 1
+        copy = _doc(k, orig["text"] + "\n" + document(rng, paragraphs=1, sentences=(1, 1)),
+                    source="wiki", tier=("tw_converted", "other")[j % 2]); k += 1
+        pairs.append((orig, copy, orig))
     for _ in range(6):  # a zhwiki article republished on the web (longer there): the wiki page survives
         orig = _doc(k, document(rng), source="wiki"); k += 1
         copy = _doc(k, web_copy(orig["text"], rng)); k += 1

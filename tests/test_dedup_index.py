@@ -132,3 +132,26 @@ def test_bad_document_line_names_file_and_line(tmp_path):
         build_index(tmp_path / "run", tmp_path / "ix", progress=False)
     with pytest.raises(UsageError, match="neither a run directory"):
         build_index(tmp_path / "nothing", tmp_path / "ix2", progress=False)
+
+
+def test_index_of_a_plain_folder_is_not_read_back_as_documents(runs, tmp_path, capsys):
+    """A folder of JSONL files (no documents/): the default index goes beside it, and an index put
+    inside it (explicit --out) is skipped by every reader: `--append`, `against`, the rate estimate."""
+    import shutil
+
+    tmp, old, *_ = runs
+    folder = tmp_path / "batch"
+    shutil.copytree(tmp / "old" / "documents", folder)
+    assert main(["dedup", "index", str(folder)]) == 0
+    assert "indexed 60 of 60" in capsys.readouterr().out
+    assert (tmp_path / "batch-dedup_index" / "meta.json").is_file() and not (folder / "dedup_index").exists()
+    # An index inside the folder: its segments/00000.ids.jsonl must not be taken for documents.
+    assert main(["dedup", "index", str(folder), "--out", str(folder / "dedup_index")]) == 0
+    capsys.readouterr()
+    assert (folder / "dedup_index" / "segments" / "00000.ids.jsonl").is_file()
+    assert main(["dedup", "index", str(folder), "--out", str(folder / "dedup_index"), "--append"]) == 0
+    assert "indexed 60 of 60" in capsys.readouterr().out
+    assert estimate_duplicate_rate(folder, sample_size=1000)["documents"] == 60
+    dedup_against(tmp_path / "batch-dedup_index", folder, tmp_path / "out")
+    stats = step_stats(tmp_path / "out" / "logs" / "dedup_against", "MinHash against index")
+    assert stats["total"] == 60 and stats["dropped_near_duplicate"] == 60  # each one is in the index

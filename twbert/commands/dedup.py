@@ -30,7 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="a `twbert build` output directory (its documents/ are indexed), or a folder "
                     "of datatrove .jsonl/.jsonl.gz files")
     ix.add_argument("--out", metavar="INDEX", default=None,
-                    help="index directory to write (default: RUN_DIR/dedup_index)")
+                    help="index directory to write (default: RUN_DIR/dedup_index for a run directory; "
+                    "for a plain folder of .jsonl files, FOLDER-dedup_index beside it, so the index's own "
+                    "files are never read back as documents. Wherever it is, an index directory inside "
+                    "a documents folder is skipped when reading documents)")
     ix.add_argument("--append", action="store_true",
                     help="add RUN_DIR as a new segment of an existing INDEX (after `dedup against`, "
                     "append the filtered batch so the next one is checked against it too)")
@@ -66,9 +69,9 @@ def run_index(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from twbert import config
-    from twbert.pipeline.dedup_index import build_index
+    from twbert.pipeline.dedup_index import build_index, default_index_dir
 
-    out = Path(args.out) if args.out else Path(args.run_dir) / "dedup_index"
+    out = Path(args.out) if args.out else default_index_dir(args.run_dir)
     params = config.load("build", args.config)["dedup"] if args.config else None
     counts = build_index(args.run_dir, out, params=params, append=args.append)
     print(f"indexed {counts['indexed']:,} of {counts['read']:,} documents "
