@@ -1,8 +1,10 @@
 """Read FineWeb2 (`cmn_Hani`) parquet as web documents.
 
 FineWeb2 rows carry `text, id, dump, url, date, file_path, language, language_score,
-language_script, minhash_cluster_size, top_langs`. The row's `id` becomes the document id; `url`,
-`language_score`, `minhash_cluster_size`, `dump` and `date` go into metadata with `source: "web"`.
+language_script, minhash_cluster_size, top_langs`. The row's `id` becomes the document id and, with
+`url`, `language_score`, `minhash_cluster_size`, `dump` and `date`, goes into metadata with
+`source: "web"`. A row without an id gets the document id `PATH#ROW` and no `metadata.id`, so
+`metadata.id` is always FineWeb2's own.
 Paths are files or directories (searched recursively for `*.parquet`), local or any fsspec URL
 (`hf://datasets/HuggingFaceFW/fineweb-2/data/cmn_Hani/train`, `s3://…`). Tasks split the file list;
 each file is read a record batch at a time, only the columns used.
@@ -110,7 +112,7 @@ class FineWebReader(PipelineStep):
                         self.stat_update("dropped", "dropped_empty")
                         row += 1
                         continue
-                    doc_id = rec.pop("id", None) or f"{path}#{row}"
+                    doc_id = rec.get("id") or f"{path}#{row}"
                     meta = dict(self.default_metadata)
                     meta.update({k: v for k, v in rec.items() if v is not None})
                     meta["source"] = "web"

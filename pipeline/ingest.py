@@ -32,8 +32,9 @@ def readers(cfg: dict) -> list:
 def check_inputs(inputs: dict) -> None:
     """Fail at the front door, before any task starts, on inputs that cannot be read.
 
-    Every path must exist and name at least one dump / parquet file; local parquet files must have a
-    `text` column (remote ones are checked by the reader, to spare a round trip per file here).
+    Every path must exist and name at least one dump / parquet file; a local file named explicitly must
+    start with its format's magic bytes; local parquet files must have a `text` column (remote ones are
+    checked by the reader, to spare a round trip per file here).
     """
     from twbert.cli import UsageError
     from twbert.pipeline.fineweb import FineWebError, check_schema
@@ -48,6 +49,8 @@ def check_inputs(inputs: dict) -> None:
                 raise UsageError(f"inputs.{key}: {e}") from None
             if not files:
                 raise UsageError(f"inputs.{key}: no {what} under {path}")
+            if "://" not in str(path) and Path(path).is_file():
+                check_magic(key, str(path))
             if key == "fineweb":
                 for f in files:
                     if "://" not in f:
@@ -55,6 +58,25 @@ def check_inputs(inputs: dict) -> None:
                             check_schema(f)
                         except FineWebError as e:
                             raise UsageError(str(e)) from None
+
+
+# A file named explicitly is read whatever its name, so one of the wrong kind (an .xml left uncompressed,
+# the config caught by `--wiki`, which takes every path after it) would read as a corrupt dump.
+MAGIC = {"wiki": (b"BZh", "not a bz2 file; twbert reads *.xml.bz2 dumps"),
+         "fineweb": (b"PAR1", "not a parquet file; twbert reads FineWeb2 *.parquet files")}
+
+
+def check_magic(key: str, path: str) -> None:
+    from twbert.cli import UsageError
+
+    magic, problem = MAGIC[key]
+    with open(path, "rb") as f:
+        if f.read(len(magic)) == magic:
+            return
+    hint = ""
+    if path.endswith((".yaml", ".yml")):
+        hint = f"; if it is the config, put the config before --{key} (twbert build {path} --{key} PATH ...)"
+    raise UsageError(f"inputs.{key}: {path}: {problem}{hint}")
 
 
 def reference_headings(cfg: dict) -> list[str]:

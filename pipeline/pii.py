@@ -3,7 +3,7 @@
 | kind | placeholder | matches |
 | --- | --- | --- |
 | `email` | `<EMAIL>` | `name@host.tld` (ASCII local part and domain) |
-| `ip` | `<IP>` | dotted IPv4 (each part 0–255) and IPv6 (any form `ipaddress` accepts, ≥ 2 colons) |
+| `ip` | `<IP>` | dotted IPv4 (each part 0–255) and IPv6 (any form `ipaddress` accepts, ≥ 2 colons, with a digit or ≥ 3 groups) |
 | `phone` | `<PHONE>` | Taiwan mobiles `0912-345-678`, `0912 345 678`, `0912345678`, `+886 912 345 678`, `+886-9-1234-5678`; landlines `(02)2345-6789`, `(02) 2345 6789`, `02-2345-6789`, `037-123-456`, `+886-2-2345-6789`, `+886 (2) 2345 6789` (9–10 digits with the leading 0) |
 | `id` | `<ID>` | national ID / resident certificate shaped `[A-Z][12]\\d{8}` (and the resident forms `[A-Z][A-D89]\\d{8}`), checksum-validated only when `validate_id_checksum` |
 
@@ -119,7 +119,9 @@ class PIIScrubber(PipelineStep):
 
 
 def _is_ipv6(s: str) -> bool:
-    if s.count(":") < 2 or not any(c.isalnum() for c in s):
+    # Two letter-only hex groups around `::` are usually words (`ABC::DEF`, `ac::dc`): a real address
+    # has a digit (`fe80::1`, `::1`) or at least three groups (`dead:beef::cafe`).
+    if s.count(":") < 2 or not (any(c.isdigit() for c in s) or sum(1 for g in s.split(":") if g) >= 3):
         return False
     try:
         ipaddress.IPv6Address(s)

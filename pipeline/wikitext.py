@@ -12,6 +12,7 @@
    - `-{H|rules}-`: a page-wide rule, displays nothing. `-{A|rules}-`: a page-wide rule that also
      displays its zh-tw form. `-{T|…}-`, `-{D|…}-`, `-{-|…}-`: display nothing.
    - `-{zh-hans;zh-hant|text}-` (variant flags): the text if zh-tw or zh-hant is listed, else nothing.
+   - Variant codes are case-insensitive (`zh-TW:`), and `-{{`/`}}-` belong to templates, as in MediaWiki.
 2. **Page rules** (`-{H|…}-`, `-{A|…}-`, and the numbered parameters of `{{NoteTA}}`): every form a
    rule lists is replaced, in the text outside conversion markup, by the rule's zh-tw form (protected),
    *before* OpenCC s2twp converts the rest of the text. `NoteTA`'s `G1=` group tables are not applied.
@@ -19,9 +20,10 @@
 3. **Markup** (mwparserfromhell): links keep their text; files/images, categories and interlanguage
    links go; `<ref>`, `<references>`, tables, galleries, math and code go; every template goes
    (infoboxes, navboxes, citations, …) except the inline ones that carry running text
-   (`INLINE_TEMPLATES`: `{{lang|en|…}}`, `{{le|…}}`, `{{link-en|…}}`, `{{tsl|…}}`, `{{nowrap|…}}` …),
-   whose visible text is kept. Reference-like sections (references.py) are dropped with their
-   subsections. Headings become paragraph breaks.
+   (`INLINE_TEMPLATES`: `{{lang|en|…}}`, `{{le|…}}`, `{{link-en|…}}`, `{{tsl|…}}`, `{{nowrap|…}}` …,
+   and the dates of `{{bd}}`, `{{birth date}}` … in `DATE_TEMPLATES`), whose visible text is kept.
+   Interlanguage links are those whose prefix is a Wikipedia edition's code. Reference-like sections
+   (references.py) are dropped with their subsections. Headings become paragraph breaks.
 4. **Whitespace**: Unicode spaces become one ASCII space, lines are stripped, empty brackets left by
    removed citations (`（）`, `（，）`) go, paragraphs are separated by one blank line.
 """
@@ -53,15 +55,37 @@ INLINE_TEMPLATES: dict[str, tuple[str, ...]] = {
     "ruby": ("1",), "ruby-*": ("1",), "transl": ("3", "2"), "transliteration": ("3", "2"), "ipa": ("1",),
     "ipa-*": ("1",), "audio": ("2",), "nihongo": ("1",), "zh": ("t", "c", "s"), "quote": ("1", "text", "quote"),
     "cquote": ("1", "quote"), "quotation": ("1",), "blockquote": ("1", "text"), "flag": ("1",), "flagcountry": ("1",),
-    "國旗": ("1",), "国旗": ("1",), "en": ("1",), "linktext": ("1",), "keypress": ("1",), "notetag": (),
+    "國旗": ("1",), "国旗": ("1",), "en": ("1",), "linktext": ("1",), "keypress": ("1",), "notetag": (), "lj": ("1",),
 }
+# Date templates, rendered as zhwiki shows them (`{{birth date|1950|01|1}}` → 1950年1月1日): name → does
+# it show an age. An age counted to today (`birth date and age`) is left out, as it goes stale in a
+# corpus; `death date and age` counts from the birth date in parameters 4-6. `{{bd|1900年|1月1日|2000年|1月1日}}`
+# (birth year, day, death year, day) shows 1900年1月1日—2000年1月1日, and 1950年7月13日— for the living.
+DATE_TEMPLATES = {"birth date": False, "birth date and age": False, "death date": False, "death date and age": True}
 
 FILE_NS = frozenset({"file", "image", "media", "文件", "檔案", "档案", "图像", "圖像", "媒體", "媒体", "媒體文件", "媒体文件"})
 CATEGORY_NS = frozenset({"category", "分类", "分類"})
-# Interlanguage prefixes: a language code (`en:`, `ja:`, `zh-yue:`, `simple:`); `wikt:` and other
-# interwiki links are inline links with text and stay.
-_LANG_PREFIX = re.compile(r"^(?:[a-z]{2,3}(?:-[a-z]{2,8})*|simple)$")
-NON_LANG_PREFIXES = frozenset({"wikt", "wiktionary", "w", "s", "q", "b", "n", "v", "c", "d", "m", "mw", "meta", "commons", "wikisource", "wikiquote", "wikibooks", "wikinews", "wikiversity", "wikidata", "species", "mediawiki", "wp", "wikipedia", "help", "portal", "user", "talk", "special", "template", "module", "draft", "phab", "doi", "isbn", "rfc"})
+# Interlanguage prefixes are exactly the codes of Wikipedia editions (meta:List of Wikipedias, with the
+# closed editions and the aliases MediaWiki also accepts), compared lower-cased. Any other `X:` is part
+# of the title (`[[Re:從零開始的異世界生活]]`, `[[CSI:犯罪現場]]`) or an interwiki link with text (`wikt:`).
+WIKIPEDIA_LANGUAGES = frozenset("""
+aa ab ace ady af ak als alt am ami an ang ann anp ar arc ary arz as ast atj av avk awa ay az azb
+ba ban bar bat-smg bbc bcl bdr be be-tarask be-x-old bew bg bh bi bjn blk bm bn bo bpy br bs btm bug bxr
+ca cbk-zam cdo ce ceb ch cho chr chy ckb co cr crh cs csb cu cv cy
+da dag de dga din diq dsb dtp dty dv dz ee egl el eml en eo es et eu ext
+fa fat ff fi fiu-vro fj fo fon fr frp frr fur fy ga gag gan gcr gd gl glk gn gom gor got gpe gu guc gur guw gv
+ha hak haw he hi hif ho hr hsb ht hu hy hyw hz ia iba id ie ig igl ii ik ilo inh io is it iu
+ja jam jbo jv ka kaa kab kbd kbp kcg kg kge ki kj kk kl km kn knc ko koi kr krc ks ksh ku kus kv kw ky
+la lad lb lbe lez lfn lg li lij lld lmo ln lo lrc lt ltg lv lzh
+mad mai map-bms mdf mg mh mhr mi min mk ml mn mni mnw mo mos mr mrj ms mt mus mwl my myv mzn
+na nah nan nap nb nds nds-nl ne new ng nia nl nn no nov nqo nr nrm nso nup nv ny oc olo om or os
+pa pag pam pap pcd pcm pdc pfl pi pih pl pms pnb pnt ps pt pwn qu
+rm rmy rn ro roa-rup roa-tara rsk ru rue rup rw
+sa sah sat sc scn sco sd se sg sgs sh shi shn si simple sk skr sl sm smn sn so sq sr srn ss st stq su sv sw
+syl szl szy ta tay tcy tdd te tet tg th ti tig tk tl tly tn to tok tpi tr trv ts tt tum tw ty tyv
+udm ug uk ur uz ve vec vep vi vls vo vro wa war wo wuu xal xh xmf yi yo yue
+za zea zgh zh zh-classical zh-min-nan zh-yue zu
+""".split())
 
 DROP_TAGS = frozenset({
     "ref", "references", "gallery", "math", "chem", "ce", "syntaxhighlight", "source", "pre", "score", "timeline",
@@ -69,15 +93,20 @@ DROP_TAGS = frozenset({
     "hiero", "indicator", "section", "templatestyles", "charinsert", "poem-ignore",
 })
 
-_CONVERSION = re.compile(r"-\{((?:(?!-\{|\}-).)*?)\}-", re.S)
+# MediaWiki expands templates before it reads conversion markup, so `-{{` opens a template and in a run
+# of `}` the last one closes `-{` only after the template pairs (`}}-` closes a template, `}}}-` both).
+_OPEN = r"-\{(?!\{)"
+_CLOSE = r"(?<!\})(?:\}\})*\}-"
+_CONVERSION = re.compile(rf"{_OPEN}((?:(?!{_OPEN}|{_CLOSE}).)*?(?<!\}})(?:\}}\}})*)\}}-", re.S)
 _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 # <ref> bodies are mostly citation templates: cut them before parsing, the costliest part otherwise.
 _REF = re.compile(r"<ref\b[^>]*?/>|<ref\b[^>]*>.*?</ref\s*>", re.S | re.I)
 _NOTETA = re.compile(r"\{\{\s*(?:template:|模板:)?noteta\s*[|}]", re.I)
 _MAGIC = re.compile(r"__[A-Z]+__")
 _FLAGS = re.compile(r"^\s*([A-Za-z\-;\s]*?)\s*\|(.*)$", re.S)
-_RULE_SPLIT = re.compile(r";(?=\s*(?:[^;=]*=>\s*)?zh(?:-[a-z]{2,4})?\s*:)")
-_RULE_PIECE = re.compile(r"^\s*(?:(?P<src>[^;]*?)\s*=>\s*)?(?P<var>zh(?:-[a-z]{2,4})?)\s*:(?P<val>.*?)\s*;?\s*$", re.S)
+# MediaWiki lower-cases variant codes: `zh-TW:` is `zh-tw:`.
+_RULE_SPLIT = re.compile(r";(?=\s*(?:[^;=]*=>\s*)?zh(?:-[a-z]{2,4})?\s*:)", re.I)
+_RULE_PIECE = re.compile(r"^\s*(?:(?P<src>[^;]*?)\s*=>\s*)?(?P<var>zh(?:-[a-z]{2,4})?)\s*:(?P<val>.*?)\s*;?\s*$", re.S | re.I)
 _PUA_FIRST = 0xF0000  # planes 15 and 16: private use, never in real text worth keeping
 _PUA = re.compile("[\U000F0000-\U0010FFFD]")
 _SPACES = re.compile(r"[^\S\n]+")
@@ -247,7 +276,7 @@ class Wikitext:
             prefix = title.split(":", 1)[0].strip().lower()
             if prefix in FILE_NS or prefix in CATEGORY_NS:
                 return ""
-            if _LANG_PREFIX.match(prefix) and prefix not in NON_LANG_PREFIXES:
+            if prefix in WIKIPEDIA_LANGUAGES:
                 return ""  # interlanguage link
         elif ":" in title:
             prefix = title.split(":", 1)[0].strip().lower()
@@ -267,6 +296,19 @@ class Wikitext:
         if name == "convert":
             vals = [str(p.value).strip() for p in node.params if not p.showkey][:2]
             return self._render_str(" ".join(vals))
+        if name == "bd" or name in DATE_TEMPLATES:
+            if name == "bd":
+                p = [self._param(node, k) for k in "1234"]
+                text = f"{p[0]}{p[1]}—{p[2]}{p[3]}" if any(p) else ""
+            else:
+                text = self._date(node, 1)
+                ymd = [self._param(node, k) for k in "123456"] if DATE_TEMPLATES[name] else ()
+                if ymd and all(v.isdecimal() for v in ymd):
+                    y, m, d, by, bm, bd = map(int, ymd)
+                    text += f"（{y - by - ((m, d) < (bm, bd))}歲）"
+            if text:
+                self.counts["inline_templates"] = self.counts.get("inline_templates", 0) + 1
+            return text
         spec = self.exact.get(name)
         if spec is None:
             for prefix, s in self.prefixes:
@@ -283,6 +325,19 @@ class Wikitext:
                     self.counts["inline_templates"] = self.counts.get("inline_templates", 0) + 1
                     return text.strip()
         return ""
+
+    def _param(self, node, key: str) -> str:
+        return self._render(node.get(key).value).strip() if node.has(key) else ""
+
+    def _date(self, node, first: int) -> str:
+        """Positional parameters first..first+2 (year, month, day) → 1950年1月1日, as far as they are given."""
+        out = ""
+        for key, unit in zip(range(first, first + 3), "年月日"):
+            v = self._param(node, str(key))
+            if not v:
+                break
+            out += (str(int(v)) if v.isdecimal() else v) + unit
+        return out
 
     def _render_str(self, s: str) -> str:
         import mwparserfromhell

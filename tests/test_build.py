@@ -81,11 +81,20 @@ def test_missing_inputs_and_output_are_usage_errors(tmp_path, capsys):
     assert "no output directory" in capsys.readouterr().err
 
 
-ray = pytest.importorskip("ray", reason="the Ray executor test needs `pip install ray` (in the dev extra)")
+def test_a_config_after_wiki_paths_is_a_usage_error(inputs, tmp_path, capsys):
+    # `--wiki` takes every path after it, so the config lands among the dumps.
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("dedup:\n  enabled: false\n", encoding="utf-8")
+    assert main(["build", "--wiki", str(inputs["wiki"]), str(cfg), "--out", str(tmp_path / "out"),
+                 "--tasks", "1", "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"{cfg}: not a bz2 file" in err and "put the config before --wiki" in err
+    assert not (tmp_path / "out" / "documents").exists()
 
 
 @pytest.mark.slow
 def test_ray_executor_gives_the_same_documents_as_local(inputs, tmp_path):
+    ray = pytest.importorskip("ray", reason="the Ray executor test needs `pip install ray` (in the dev extra)")
     # Dedup off keeps this to one stage: every Ray task pays seconds of worker start-up, and the
     # dedup stages add one task per bucket. The executor path is the same for every stage.
     runs = {}

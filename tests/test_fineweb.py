@@ -22,7 +22,7 @@ def test_rows_pass_through_with_metadata(tmp_path):
     docs = {d["id"]: d for d in read_documents(out)}
     assert set(docs) == {"<urn:uuid:web-good>", "<urn:uuid:web-spam>", "<urn:uuid:web-low-lid>"}
     m = docs["<urn:uuid:web-good>"]["metadata"]
-    assert m["source"] == "web" and m["url"] == "https://news.example.com.tw/a/1"
+    assert m["source"] == "web" and m["url"] == "https://news.example.com.tw/a/1" and m["id"] == "<urn:uuid:web-good>"
     assert m["language_score"] == pytest.approx(0.97) and m["minhash_cluster_size"] == 3
     assert m["dump"] == "CC-MAIN-2024-10" and m["date"] == "2024-02-21T12:00:00Z"
     assert docs["<urn:uuid:web-good>"]["text"] == web_rows()[0]["text"]

@@ -97,9 +97,14 @@ def test_unreadable_inputs_fail_before_any_task(tmp_path):
 
     pq.write_table(pa.table({"content": ["x"]}), tmp_path / "bad.parquet")
     (tmp_path / "empty").mkdir()
+    (tmp_path / "zhwiki.xml").write_text("<mediawiki></mediawiki>", encoding="utf-8")
+    (tmp_path / "cfg.yaml").write_text("dedup:\n  enabled: false\n", encoding="utf-8")
     cases = [
         ({"wiki": [str(tmp_path / "missing.xml.bz2")]}, r"inputs.wiki: input not found: .*missing.xml.bz2"),
         ({"wiki": [str(tmp_path / "empty")]}, r"inputs.wiki: no \*.xml.bz2 dump under .*empty"),
+        ({"wiki": [str(tmp_path / "zhwiki.xml")]}, r"inputs.wiki: .*zhwiki.xml: not a bz2 file; twbert reads \*.xml.bz2 dumps"),
+        ({"wiki": [str(tmp_path / "cfg.yaml")]}, r"cfg.yaml: not a bz2 file.*put the config before --wiki"),
+        ({"fineweb": [str(tmp_path / "cfg.yaml")]}, r"inputs.fineweb: .*cfg.yaml: not a parquet file.*before --fineweb"),
         ({"fineweb": [str(tmp_path / "bad.parquet")]}, r"bad.parquet: no `text` column \(columns: content\)"),
     ]
     for inputs, message in cases:

@@ -141,3 +141,30 @@ def test_unbalanced_markup_leaves_no_brackets(w):
     for marker in ("-{", "}-", "{{", "}}", "[[", "]]", "<ref"):
         assert marker not in out, (marker, out)
     assert "正文" in out and "結尾" in out
+
+
+def test_hyphen_between_templates_is_not_conversion_markup(w):
+    # MediaWiki reads `-{` only after templates are expanded: `-{{` opens a template, `}}-` closes one.
+    assert w.render("{{lang|en|A}}-{{lang|en|B}}-{{lang|en|C}}") == "A-B-C"
+    assert w.render("-{R|{{lang|en|A}}}-與-{X{{lang|en|B}}-C}-") == "A與XB-C"
+
+
+def test_only_wikipedia_language_codes_are_interlanguage_links(w):
+    assert w.render("[[Re:從零開始的異世界生活]]是輕小說") == "Re:從零開始的異世界生活是輕小說"
+    assert w.render("[[CSI:犯罪現場]]與[[CSI:犯罪現場|影集]]") == "CSI:犯罪現場與影集"
+    assert w.render("前[[EN:Foo]][[ja:バー]][[zh-min-nan:Bar]][[Simple:Baz]]後") == "前後"
+
+
+def test_variant_codes_are_case_insensitive(w):
+    assert w.render("-{zh-TW:軟體;zh-CN:软件}-") == "軟體"
+    assert w.render("-{ZH-HANS:鼠标;ZH-HANT:滑鼠}-") == "滑鼠"
+    assert w.render("-{H|zh-CN:悉尼;zh-TW:雪梨;}-我在悉尼。") == "我在雪梨。"
+
+
+def test_date_and_japanese_templates_keep_their_text(w):
+    assert w.render("甲（{{bd|1900年|1月1日|2000年|1月1日}}）") == "甲（1900年1月1日—2000年1月1日）"
+    assert w.render("乙（{{BD|1950年|7月13日|||catIdx=M}}）") == "乙（1950年7月13日—）"
+    assert w.render("生於{{birth date and age|1950|01|1|df=y}}") == "生於1950年1月1日"
+    assert w.render("生於{{Birth date|1950|1|1}}，卒於{{death date and age|2000|12|31|1950|1|1}}") == "生於1950年1月1日，卒於2000年12月31日（50歲）"
+    assert w.render("{{death date|2000|5}}") == "2000年5月"
+    assert w.render("日語{{lj|日本語}}") == "日語日本語"
