@@ -76,6 +76,16 @@ def test_rate_within_tolerance(rate):
     assert max(abs(f - rate) for f in fracs) < 0.03  # at most about half a 4-gram off per sequence
 
 
+def test_short_pieces_are_masked_at_the_rate_on_average():
+    # 3 one-token words at 15%: the budget (0.45 tokens) is less than one span, yet 15% of such
+    # pieces' tokens are masked over many samples, not none
+    m = masker(ngram_probs=(1.0,))
+    ids, words = np.array([11, 12, 13]), np.array([0, 1, 2])
+    masked = [(m(ids, words, 0.15, key=(0, i, 0))[1] != IGNORE).sum() for i in range(4000)]
+    assert set(masked) <= {0, 1}
+    assert abs(np.mean(masked) / 3 - 0.15) < 0.015
+
+
 def test_replacement_split_and_specials():
     m, rng = masker(), np.random.default_rng(3)
     kinds = np.zeros(3)

@@ -3,7 +3,7 @@
 A sequence's maskable words are cut at random into consecutive n-grams (n = 1..len(ngram_probs),
 drawn with those probabilities); n-grams are then taken in random order until they cover `rate` of
 the maskable tokens. So every masked span is whole words, spans never overlap, and the masked
-fraction is `rate` up to half a span. Each chosen token becomes [MASK], a random ordinary token, or
+fraction is `rate` in expectation and within one span of it in every sequence. Each chosen token becomes [MASK], a random ordinary token, or
 stays itself, with `replace_probs` (80/10/10).
 
 Randomness is counter-based: every draw is a hash of (seed, epoch, sample id, piece, index within the
@@ -118,7 +118,9 @@ class Masker:
         span_len = np.bincount(span_of_word, weights=word_len, minlength=n_spans)
         spans_in = np.bincount(span_part, minlength=n_parts)
         local_span = np.arange(n_spans) - (np.cumsum(spans_in) - spans_in)[span_part]
-        # spans in random order within each part, taken while their midpoint stays within budget
+        # spans in random order within each part, taken while a point drawn at random in each span
+        # (one draw per part) stays within budget: the masked count is `rate` of the tokens in
+        # expectation, also where the budget is less than a span (a 3-token piece at 15%)
         order = np.lexsort((_uniform(seeds[span_part], local_span, 1), span_part))
         o_len, o_part = span_len[order], span_part[order]
         cum = np.cumsum(o_len)
@@ -126,7 +128,8 @@ class Masker:
         cum_local = cum - np.repeat((cum - o_len)[first], np.diff(np.r_[np.flatnonzero(first), len(order)]))
         budget = rate * np.bincount(prt, minlength=n_parts)
         chosen = np.zeros(n_spans, dtype=bool)
-        chosen[order[cum_local - o_len / 2 < budget[o_part]]] = True
+        cut = _uniform(seeds, np.full(n_parts, -1), 0)  # index -1: a draw no token's index reaches
+        chosen[order[cum_local - o_len * cut[o_part] < budget[o_part]]] = True
         hit = chosen[span_of_word[word_of]]
         sel = pos[hit]
         labels[sel] = ids[sel]
