@@ -301,7 +301,7 @@ class Wikitext:
                 p = [self._param(node, k) for k in "1234"]
                 text = f"{p[0]}{p[1]}—{p[2]}{p[3]}" if any(p) else ""
             else:
-                text = self._date(node, 1)
+                text = self._date(node)
                 ymd = [self._param(node, k) for k in "123456"] if DATE_TEMPLATES[name] else ()
                 if ymd and all(v.isdecimal() for v in ymd):
                     y, m, d, by, bm, bd = map(int, ymd)
@@ -329,11 +329,11 @@ class Wikitext:
     def _param(self, node, key: str) -> str:
         return self._render(node.get(key).value).strip() if node.has(key) else ""
 
-    def _date(self, node, first: int) -> str:
-        """Positional parameters first..first+2 (year, month, day) → 1950年1月1日, as far as they are given."""
+    def _date(self, node) -> str:
+        """Positional parameters 1-3 (year, month, day) → 1950年1月1日, as far as they are given."""
         out = ""
-        for key, unit in zip(range(first, first + 3), "年月日"):
-            v = self._param(node, str(key))
+        for key, unit in zip("123", "年月日"):
+            v = self._param(node, key)
             if not v:
                 break
             out += (str(int(v)) if v.isdecimal() else v) + unit
