@@ -12,6 +12,12 @@ Text (benchmark use only; each source is skipped, saying so, when absent):
   with OpenCC `s2t` (not s2twp): Mainland vocabulary stays, which is the hard case.
 - **Hong Kong, real**: HKCanCor, transcribed Hong Kong Cantonese conversation shipped in the
   `pycantonese` wheel (pip install --no-deps pycantonese; only data/hkcancor/*.cha is read).
+- **Web pages, real** (`--web FILE ...`, optional): JSON lines `{"label": "tw"|"cn"|"hk", "url", "text"}`
+  (Mainland lines may add `"script": "simp"|"trad"`; Simplified ones are also scored after s2t and
+  s2tw conversion). Labelled by the site a passage comes from, never by its wording; split into
+  halves by a hash of the URL (`dev` may be looked at while changing rules, `eval` may not). No such
+  file ships with twbert (the text is other people's); docs/variant.md says how the measured one
+  was collected.
 Short items (reviews, paragraphs, utterances) are joined into 200-500 character documents. Every
 real source is split in two halves (by position; HKCanCor by file): the evaluation half is never
 used for anything else. The train half only feeds the second classifier (".cn/.hk pages"), as a
@@ -29,6 +35,7 @@ trip s2twp(tw2sp(x)) on each document (before even diffing it).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import re
@@ -134,11 +141,40 @@ def real_sources() -> dict[str, tuple[str, list[str], list[str]]]:
     return out
 
 
+def url_half(url: str) -> str:
+    """`dev` or `eval`, by a hash of the URL: stable across runs and independent of file order."""
+    return "dev" if int(hashlib.md5(url.encode()).hexdigest(), 16) % 2 == 0 else "eval"
+
+
+def web_sets(paths, s2t, s2tw) -> dict[str, tuple[str, list[dict]]]:
+    """{"<half> <label>[ <script>]": (gold, [{"text", "url"}, ...])} from `--web` files."""
+    out: dict[str, tuple[str, list[dict]]] = {}
+    for path in paths:
+        for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            if item.get("label") not in ("tw", "cn", "hk") or not item.get("text") or not item.get("url"):
+                raise SystemExit(f"{path}:{n}: need label (tw|cn|hk), url and text")
+            name = f"{url_half(item['url'])} web {item['label']}"
+            kinds = [("", item["text"])]
+            if item.get("script") == "trad":
+                kinds = [(" (in Trad)", item["text"])]
+            elif item.get("script") == "simp":
+                kinds = [(" (Simp)", item["text"]), (" (Simp→s2t)", s2t.convert(item["text"])),
+                         (" (Simp→s2tw)", s2tw.convert(item["text"]))]
+            for suffix, text in kinds:
+                out.setdefault(name + suffix, (item["label"], []))[1].append({"text": text, "url": item["url"]})
+    return dict(sorted(out.items()))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3, help="timing repeats (best is reported)")
     ap.add_argument("--epochs", type=int, default=25, help="classifier epochs")
     ap.add_argument("--max-docs", type=int, default=2000, help="evaluation documents per real source (evenly spaced)")
+    ap.add_argument("--web", nargs="+", default=[], metavar="FILE",
+                    help="JSON-lines files of real web passages labelled by site (see above); optional")
     ap.add_argument("--real-only", action="store_true",
                     help="only the real-text table (skip classifier feature variants, proxy sets and speed)")
     args = ap.parse_args()
@@ -238,6 +274,15 @@ def main() -> int:
                 acc = sum(d[0] == gold for d in dec) / len(dec)
                 print(f"{name:<42} {len(texts):>5} {statistics.mean(map(len, texts)):>5.0f} {mname:<22} {acc:>6.3f} "
                       f"{share['tw']:>6.3f} {share['tw_converted']:>7.3f} {share['other']:>6.3f} {share['drop']:>6.3f}")
+        if args.web:
+            print("\n## real web pages (--web): rules, text alone and with the URL (its TLD is a feature)")
+            print(f"{'set':<34} {'n':>4} {'acc':>6} {'→tw':>6} {'acc+url':>7} {'→tw+url':>7}")
+            for name, (gold, items) in web_sets(args.web, s2t, s2tw).items():
+                row = []
+                for with_url in (False, True):
+                    dec = [decide(features(i["text"], i["url"] if with_url else None), rules) for i in items]
+                    row += [sum(d[0] == gold for d in dec) / len(dec), sum(d[1] == "tw" for d in dec) / len(dec)]
+                print(f"{name:<34} {len(items):>4} {row[0]:>6.3f} {row[1]:>6.3f} {row[2]:>7.3f} {row[3]:>7.3f}")
         if args.real_only:
             return 0
 

@@ -9,8 +9,9 @@ Tiers:
 
 The variant comes from the classifier when there is one, from the rules otherwise; then guards that
 look at the evidence directly move a `tw` call away from `tw` when the text carries Mainland terms,
-Cantonese/HK markers, too many Simplified characters, or the character forms a Simplified→Traditional
-converter writes (爲 着 衆, where Taiwan writes 為 著 眾). That is what keeps Mainland text written in
+Cantonese/HK markers, too many Simplified characters, the character forms a Simplified→Traditional
+converter writes (爲 着 衆, where Taiwan writes 為 著 眾), or Mainland quotation marks (“ ” where
+Taiwan and Hong Kong write 「 」). That is what keeps Mainland text written in
 Traditional characters (軟件, 信息, 視頻, 網絡) out of the `tw` tier whatever the classifier says.
 """
 
@@ -30,6 +31,7 @@ DEFAULTS = {
     "tw_max_mainland_terms": 1.0,
     "tw_max_hk_markers": 3.0,
     "tw_max_conv_forms": 3.0,
+    "tw_max_cn_quotes": 1.0,
     "tw_min_p": 0.5,
     "cn_min_mainland_terms": 1.0,
     "hk_min_markers": 3.0,
@@ -68,6 +70,8 @@ def decide(meta: dict, rules: dict) -> tuple[str, str, str | None]:
         elif meta.get("conv_forms", 0.0) > r["tw_max_conv_forms"]:
             # Older documents (scored before this feature) have no conv_forms: no evidence.
             variant, why = "cn", "guard_conv_forms"
+        elif meta.get("cn_quotes", 0.0) > r["tw_max_cn_quotes"]:
+            variant, why = "cn", "guard_cn_quotes"
         elif has_p and meta["p_tw"] < r["tw_min_p"]:
             variant = "cn" if meta["p_cn"] >= meta["p_hk"] else "hk"
             why = "guard_p_tw"

@@ -21,6 +21,10 @@ is the datatrove step that writes them into each document's metadata:
                    ..., OpenCC's TWVariants keys) per 1,000 Han characters, in Traditional text:
                    what a Simplified→Traditional converter (OpenCC s2t and its kin) writes on a
                    Mainland page, and a Taiwan writer does not (為 著 眾 群 啟 峰 偽).
+- `cn_quotes`      curly quotation marks (“ ”) per 1,000 Han characters, in Traditional text that
+                   has no corner quotes (「 」『 』) at all: Mainland's punctuation standard
+                   (GB/T 15834) quotes with “ ”, Taiwan's and Hong Kong's with 「 」, and a
+                   Simplified→Traditional converter changes characters, not punctuation.
 - `domain_hint`    from the URL's TLD: `tw`, `cn`, `hk` or `none`.
 - `p_tw`, `p_cn`, `p_hk`  the fastText classifier's probabilities, when a model is configured.
 
@@ -51,6 +55,8 @@ VARIANTS = ("tw", "cn", "hk")
 _HAN_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3134F))
 _HAN = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _HAN_RANGES) + "]")
 _SPACE = re.compile(r"\s")
+_CURLY_QUOTES = re.compile("[“”]")
+_CORNER_QUOTES = re.compile("[「」『』]")
 
 # Cantonese written forms: common in HK speech-style text, essentially absent from Taiwan and
 # Mainland Mandarin writing. (係 and 咁 are left out: Mandarin writes them too.)
@@ -180,6 +186,14 @@ def _mainland_terms(extra: tuple[str, ...], ignore: tuple[str, ...]) -> frozense
 
 
 @lru_cache(maxsize=None)
+def taiwan_forms_with_terms(terms: frozenset[str]) -> frozenset[str]:
+    """TWPhrases' Taiwan forms that contain a Mainland term (演算法 ⊃ 算法, 心房顫動 ⊃ 房顫): matched
+    as neutral words, so Taiwan's own word does not count as the Mainland one inside it."""
+    forms = {v for vs in opencc_table("TWPhrases").values() for v in vs}
+    return frozenset(f for f in forms if f not in terms and any(t in f for t in terms if len(t) < len(f)))
+
+
+@lru_cache(maxsize=None)
 def _hk_terms(extra: tuple[str, ...]) -> frozenset[str]:
     # OpenCC's HKPhrases is no help here: its HK forms are mostly ones Taiwan writes too (機率,
     # 伺服器, 伊利諾), so HK usage is the config's list in HK and Taiwan spelling.
@@ -200,12 +214,16 @@ class TermCounter:
 
     OPEN, CLOSE = "\ue000", "\ue001"
 
-    def __init__(self, terms):
+    def __init__(self, terms, neutral=()):
         import opencc
 
         self._dir = tempfile.TemporaryDirectory(prefix="twbert-terms-")
         table = Path(self._dir.name) / "terms.txt"
-        table.write_text("".join(f"{t}\t{self.OPEN}{t}{self.CLOSE}\n" for t in sorted(terms)
+        # Neutral words map to themselves: the longest match consumes them, so a term inside one
+        # (算法 in Taiwan's 演算法) is not counted.
+        entries = {t: f"{t}\t{t}\n" for t in neutral}
+        entries.update({t: f"{t}\t{self.OPEN}{t}{self.CLOSE}\n" for t in terms})
+        table.write_text("".join(entries[t] for t in sorted(entries)
                                  if t and not any(c.isspace() for c in t)), encoding="utf-8")
         config = Path(self._dir.name) / "terms.json"
         dic = {"type": "text", "file": str(table)}
@@ -251,7 +269,7 @@ class VariantFeatures:
         table.update(dict.fromkeys(map(ord, simp), "S"))
         self._classes = table
         self.mainland_terms = _mainland_terms(tuple(mainland_extra), tuple(mainland_ignore))
-        self._mainland = TermCounter(self.mainland_terms)
+        self._mainland = TermCounter(self.mainland_terms, taiwan_forms_with_terms(self.mainland_terms))
         only, shared = hk_forms()
         self._hk = TermCounter(set(_hk_terms(tuple(hk_extra))) | set(CANTONESE_CHARS) | only)
         self._hk_shared = re.compile("[" + "".join(sorted(shared)) + "]")
@@ -264,10 +282,12 @@ class VariantFeatures:
         chars = len(text) - len(_SPACE.findall(text))
         per_k = 1000.0 / han if han else 0.0
         hk = self._hk.count(text)
-        conv = 0
+        conv = quotes = 0
         if t > s:  # 户 温 脱 are HK forms in Traditional text, plain characters in Simplified
             hk += len(self._hk_shared.findall(text))
             conv = len(self._conv.findall(text))  # and 着 is plain Simplified too
+            if not _CORNER_QUOTES.search(text):  # a Taiwan page quoting “...” keeps 「」 elsewhere
+                quotes = len(_CURLY_QUOTES.findall(text))
         return {
             "han_ratio": round(han / chars, 4) if chars else 0.0,
             "trad_ratio": round(t / (t + s), 4) if t + s else 0.5,
@@ -275,6 +295,7 @@ class VariantFeatures:
             "mainland_terms": round(self._mainland.count(text) * per_k, 3),
             "hk_markers": round(hk * per_k, 3),
             "conv_forms": round(conv * per_k, 3),
+            "cn_quotes": round(quotes * per_k, 3),
             "domain_hint": domain_hint(url),
         }
 

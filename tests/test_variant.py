@@ -151,7 +151,7 @@ def test_domain_hint(url, hint):
 def test_edge_cases_get_defined_scores(features):
     for s in EDGE:
         f = features(s, url="https://x.example.com.tw")
-        for k in ("han_ratio", "trad_ratio", "mainland_terms", "hk_markers", "conv_forms"):
+        for k in ("han_ratio", "trad_ratio", "mainland_terms", "hk_markers", "conv_forms", "cn_quotes"):
             assert isinstance(f[k], float) and math.isfinite(f[k]), (s, k, f[k])
         assert f["domain_hint"] == "tw"
     assert features("")["trad_ratio"] == 0.5
@@ -195,6 +195,35 @@ def test_conversion_forms(features, vcfg):
     # documents scored before the feature existed decide as before
     old = {k: v for k, v in f.items() if k != "conv_forms"}
     assert decide(old, vcfg["policy"])[:2] == ("tw", "tw")
+
+
+def test_mainland_quotation_marks(features, vcfg):
+    rules = vcfg["policy"]
+    # No Mainland word and no converter form: only the quotation marks tell (a converter changes
+    # characters, not punctuation)
+    mainland = "他說：“我們明天一起去公園散步吧。”大家都說：“好啊，就這麼辦。”"
+    taiwan = "他說：「我們明天一起去公園散步吧。」大家都說：「好啊，就這麼辦。」"
+    f, t = features(mainland), features(taiwan)
+    assert f["mainland_terms"] == f["conv_forms"] == f["hk_markers"] == 0.0
+    assert f["cn_quotes"] > rules["tw_max_cn_quotes"] and t["cn_quotes"] == 0.0
+    assert decide(f, rules) == ("cn", "tw_converted", "guard_cn_quotes")
+    assert decide(t, rules)[:2] == ("tw", "tw")
+    # a Taiwan text that also quotes “...” somewhere writes 「」 elsewhere: no evidence
+    assert features(taiwan + "書名叫“晨光”。")["cn_quotes"] == 0.0
+    # Simplified text is already `cn`; its quotes are not counted
+    assert features("他说：“我们走吧。”")["cn_quotes"] == 0.0
+    # documents scored before the feature existed decide as before
+    old = {k: v for k, v in f.items() if k != "cn_quotes"}
+    assert decide(old, rules)[:2] == ("tw", "tw")
+
+
+def test_taiwan_word_containing_a_mainland_term_is_not_a_hit(features):
+    # 算法 is Mainland for 演算法: inside Taiwan's own word it is no evidence, alone it is
+    assert features.mainland_hits("這個演算法跑得很快。") == []
+    assert features.mainland_hits("這個算法跑得很快。") == ["算法"]
+    assert features("這個演算法跑得很快。")["mainland_terms"] == 0.0
+    # the neutral words hide nothing else: a Mainland term next to one still counts
+    assert features.mainland_hits("演算法的軟件") == ["軟件"]
 
 
 def test_policy_tiers(features, vcfg):

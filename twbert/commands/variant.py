@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Read JSON lines with `text` and an optional `url` (a datatrove document's "
         "metadata.url counts too); write each line back with `variant` (tw|cn|hk), `tier` "
         "(tw|tw_converted|other|drop), `weight`, the scores (han_ratio, trad_ratio, script_chars, mainland_terms, "
-        "hk_markers, conv_forms, domain_hint, and p_tw/p_cn/p_hk with a model) and `mainland_hits`. The text itself is "
+        "hk_markers, conv_forms, cn_quotes, domain_hint, and p_tw/p_cn/p_hk with a model) and `mainland_hits`. The text itself is "
         "left as it is. Without --model the config's variant.model is used; its default, null, is the "
         "rule-only scorer described in docs/variant.md.",
     )
