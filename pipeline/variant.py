@@ -21,7 +21,7 @@ is the datatrove step that writes them into each document's metadata:
                    ..., OpenCC's TWVariants keys) per 1,000 Han characters, in Traditional text:
                    what a Simplified→Traditional converter (OpenCC s2t and its kin) writes on a
                    Mainland page, and a Taiwan writer does not (為 著 眾 群 啟 峰 偽).
-- `cn_quotes`      curly quotation marks (“ ”) per 1,000 Han characters, in Traditional text that
+- `cn_quotes`      opening curly quotation marks (“) per 1,000 Han characters, in Traditional text that
                    has no corner quotes (「 」『 』) at all: Mainland's punctuation standard
                    (GB/T 15834) quotes with “ ”, Taiwan's and Hong Kong's with 「 」, and a
                    Simplified→Traditional converter changes characters, not punctuation.
@@ -55,12 +55,12 @@ VARIANTS = ("tw", "cn", "hk")
 _HAN_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3134F))
 _HAN = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _HAN_RANGES) + "]")
 _SPACE = re.compile(r"\s")
-_CURLY_QUOTES = re.compile("[“”]")
+_CURLY_QUOTES = re.compile("“")  # opening marks: ”…” (two closing marks) is a typing slip, not a standard
 _CORNER_QUOTES = re.compile("[「」『』]")
 
 # Cantonese written forms: common in HK speech-style text, essentially absent from Taiwan and
-# Mainland Mandarin writing. (係 and 咁 are left out: Mandarin writes them too.)
-CANTONESE_CHARS = "嘅咗喺嗰冇啲佢哋睇唔嘢咩嚟噉啱嘞喎囉㗎嗮乜攞搵揾冚嬲瞓諗蕒餸嚿"
+# Mainland Mandarin writing. (係, 咁 and 囉 are left out: Mandarin writes them too, 囉 as in 走囉.)
+CANTONESE_CHARS = "嘅咗喺嗰冇啲佢哋睇唔嘢咩嚟噉啱嘞喎㗎嗮乜攞搵揾冚嬲瞓諗蕒餸嚿"
 
 
 # --------------------------------------------------------------------------- OpenCC tables
@@ -151,16 +151,22 @@ def hk_forms() -> tuple[frozenset[str], frozenset[str]]:
 # of Education standard forms themselves (祕 as in 祕書, 痹 as in 麻痹): no evidence of conversion.
 TAIWAN_ALSO_WRITES = "裏污泄幺踊棱檐梁樑麼祕痹"
 
+# Forms other Simplified→Traditional converters write (the big5 gateways of Mainland sites): 産 for
+# 產 (the Japanese code point). 于 and 并, which such converters leave where Taiwan writes 於 and
+# 並, are left out: Taiwan writes them in names (于 a surname, 并州).
+OTHER_CONVERTER_FORMS = "産"
+
 
 @lru_cache(maxsize=None)
 def conversion_forms() -> frozenset[str]:
     """OpenCC-standard characters whose Taiwan form differs (爲→為, 着→著, 衆→眾): TWVariants' keys.
 
     OpenCC's s2t, the converter most Mainland sites and crawls use to show Traditional text,
-    writes these; Taiwan writers (and s2tw/s2twp) write the Taiwan forms.
+    writes these; Taiwan writers (and s2tw/s2twp) write the Taiwan forms. Other converters' forms
+    (OTHER_CONVERTER_FORMS) are added.
     """
     return frozenset(k for k, vs in opencc_table("TWVariants").items()
-                     if len(k) == 1 and k not in vs and k not in TAIWAN_ALSO_WRITES)
+                     if len(k) == 1 and k not in vs and k not in TAIWAN_ALSO_WRITES) | set(OTHER_CONVERTER_FORMS)
 
 
 def spellings(term: str) -> set[str]:

@@ -210,11 +210,28 @@ def test_mainland_quotation_marks(features, vcfg):
     assert decide(t, rules)[:2] == ("tw", "tw")
     # a Taiwan text that also quotes “...” somewhere writes 「」 elsewhere: no evidence
     assert features(taiwan + "書名叫“晨光”。")["cn_quotes"] == 0.0
+    # only opening marks count: ”…” (a closing mark typed twice) is a slip, not Mainland's standard
+    assert features("我們去看了”火焰山”的表演，小孩子都很有興趣。")["cn_quotes"] == 0.0
     # Simplified text is already `cn`; its quotes are not counted
     assert features("他说：“我们走吧。”")["cn_quotes"] == 0.0
     # documents scored before the feature existed decide as before
     old = {k: v for k, v in f.items() if k != "cn_quotes"}
     assert decide(old, rules)[:2] == ("tw", "tw")
+
+
+def test_other_converters_forms_and_hk_written_usage(features, vcfg):
+    rules = vcfg["policy"]
+    # 産 (U+7523) is what some Simplified→Traditional converters write for 產 (U+7522)
+    assert "産" in conversion_forms()
+    mainland = features("今年全省工業生産總值增長較快，農業生産也保持穩定。")
+    taiwan = features("今年全省工業生產總值增長較快，農業生產也保持穩定。")
+    assert mainland["conv_forms"] > rules["tw_max_conv_forms"] and taiwan["conv_forms"] == 0.0
+    assert decide(mainland, rules)[0] == "cn" and decide(taiwan, rules)[:2] == ("tw", "tw")
+    # HK written usage with no Cantonese character: 本港 (Taiwan writes 香港), 私隱 (Taiwan: 隱私)
+    hk = features("本港今日天氣晴朗，政府提醒市民保障個人私隱。")
+    assert hk["hk_markers"] > rules["hk_min_markers"]
+    assert decide(hk, rules)[0] == "hk"
+    assert decide(features("香港今日天氣晴朗，政府提醒民眾保障個人隱私。"), rules)[:2] == ("tw", "tw")
 
 
 def test_taiwan_word_containing_a_mainland_term_is_not_a_hit(features):
