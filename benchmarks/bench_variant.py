@@ -147,7 +147,8 @@ def url_half(url: str) -> str:
 
 
 def web_sets(paths, s2t, s2tw) -> dict[str, tuple[str, list[dict]]]:
-    """{"<half> <label>[ <script>]": (gold, [{"text", "url"}, ...])} from `--web` files."""
+    """{"<half> web <label>[ (in Trad)| (Simp)| (Simp→s2t)| (Simp→s2tw)]": (gold, [{"text", "url"}, ...])}
+    from `--web` files."""
     out: dict[str, tuple[str, list[dict]]] = {}
     for path in paths:
         for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
@@ -156,6 +157,8 @@ def web_sets(paths, s2t, s2tw) -> dict[str, tuple[str, list[dict]]]:
             item = json.loads(line)
             if item.get("label") not in ("tw", "cn", "hk") or not item.get("text") or not item.get("url"):
                 raise SystemExit(f"{path}:{n}: need label (tw|cn|hk), url and text")
+            if item.get("script") not in (None, "trad", "simp") or (item.get("script") and item["label"] != "cn"):
+                raise SystemExit(f"{path}:{n}: script is only for cn lines, and is trad or simp")
             name = f"{url_half(item['url'])} web {item['label']}"
             kinds = [("", item["text"])]
             if item.get("script") == "trad":
@@ -279,8 +282,8 @@ def main() -> int:
             # A model as `twbert variant train` makes it from a crawl's labelled pages: the `dev`
             # half's passages as pages of their site's variant (as written, not the s2t/s2tw
             # copies), plus DRCD's first half as .tw pages for a larger Taiwan side.
-            pages = tmp / "web_dev.jsonl"
-            with open(pages, "w", encoding="utf-8") as fh:
+            web_train = tmp / "web_dev.jsonl"
+            with open(web_train, "w", encoding="utf-8") as fh:
                 for name, (gold, items) in web.items():
                     if name.startswith("dev ") and "→" not in name:
                         for i in items:
@@ -289,7 +292,7 @@ def main() -> int:
                 for line in src.read_text(encoding="utf-8").splitlines():
                     fh.write(json.dumps({"text": json.loads(line)["text"], "url": "http://example.tw/"},
                                         ensure_ascii=False) + "\n")
-            train([str(pages)], tmp / "web.bin", epochs=args.epochs, progress=False)
+            train([str(web_train)], tmp / "web.bin", epochs=args.epochs, progress=False)
             web_model = VariantModel(tmp / "web.bin", max_chars=vcfg["max_chars"])
             print("\n## real web pages (--web): acc / share reaching `tw`; rules from the text alone and with the URL "
                   "(its TLD is a feature); a model trained on the dev half's pages (text alone)")

@@ -191,11 +191,16 @@ def _mainland_terms(extra: tuple[str, ...], ignore: tuple[str, ...]) -> frozense
     return frozenset(t for t in terms - ignored if _HAN.search(t))
 
 
+# TWPhrases values that are not Taiwan usage: OpenCC writes 網絡卡 for 网卡 (Taiwan: 網路卡); as a
+# neutral word it would hide 網絡 in 網絡卡頓.
+NOT_TAIWAN_FORMS = frozenset({"網絡卡"})
+
+
 @lru_cache(maxsize=None)
 def taiwan_forms_with_terms(terms: frozenset[str]) -> frozenset[str]:
     """TWPhrases' Taiwan forms that contain a Mainland term (演算法 ⊃ 算法, 心房顫動 ⊃ 房顫): matched
     as neutral words, so Taiwan's own word does not count as the Mainland one inside it."""
-    forms = {v for vs in opencc_table("TWPhrases").values() for v in vs}
+    forms = {v for vs in opencc_table("TWPhrases").values() for v in vs} - NOT_TAIWAN_FORMS
     return frozenset(f for f in forms if f not in terms and any(t in f for t in terms if len(t) < len(f)))
 
 

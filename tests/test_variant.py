@@ -232,6 +232,8 @@ def test_other_converters_forms_and_hk_written_usage(features, vcfg):
     assert hk["hk_markers"] > rules["hk_min_markers"]
     assert decide(hk, rules)[0] == "hk"
     assert decide(features("香港今日天氣晴朗，政府提醒民眾保障個人隱私。"), rules)[:2] == ("tw", "tw")
+    # 囉 is Taiwan Mandarin too (走囉), not a Cantonese marker
+    assert features("時間到了，我們走囉！")["hk_markers"] == 0.0
 
 
 def test_taiwan_word_containing_a_mainland_term_is_not_a_hit(features):
@@ -239,8 +241,10 @@ def test_taiwan_word_containing_a_mainland_term_is_not_a_hit(features):
     assert features.mainland_hits("這個演算法跑得很快。") == []
     assert features.mainland_hits("這個算法跑得很快。") == ["算法"]
     assert features("這個演算法跑得很快。")["mainland_terms"] == 0.0
-    # the neutral words hide nothing else: a Mainland term next to one still counts
+    # the neutral words hide nothing else: a Mainland term next to one still counts, and OpenCC's
+    # 網絡卡 (Taiwan writes 網路卡) is not a neutral word hiding 網絡
     assert features.mainland_hits("演算法的軟件") == ["軟件"]
+    assert features.mainland_hits("家裡網絡卡頓怎麼辦") == ["網絡"]
 
 
 def test_policy_tiers(features, vcfg):
