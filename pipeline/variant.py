@@ -55,7 +55,7 @@ VARIANTS = ("tw", "cn", "hk")
 _HAN_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3134F))
 _HAN = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _HAN_RANGES) + "]")
 _SPACE = re.compile(r"\s")
-_CURLY_QUOTES = re.compile("“")  # opening marks: ”…” (two closing marks) is a typing slip, not a standard
+_OPENING_CURLY_QUOTE = re.compile("“")  # opening marks: ”…” (two closing marks) is a typing slip, not a standard
 _CORNER_QUOTES = re.compile("[「」『』]")
 
 # Cantonese written forms: common in HK speech-style text, essentially absent from Taiwan and
@@ -298,7 +298,7 @@ class VariantFeatures:
             hk += len(self._hk_shared.findall(text))
             conv = len(self._conv.findall(text))  # and 着 is plain Simplified too
             if not _CORNER_QUOTES.search(text):  # a Taiwan page quoting “...” keeps 「」 elsewhere
-                quotes = len(_CURLY_QUOTES.findall(text))
+                quotes = len(_OPENING_CURLY_QUOTE.findall(text))
         return {
             "han_ratio": round(han / chars, 4) if chars else 0.0,
             "trad_ratio": round(t / (t + s), 4) if t + s else 0.5,
