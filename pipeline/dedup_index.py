@@ -22,14 +22,14 @@ import gzip
 import json
 import math
 import random
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from twbert.cli import UsageError
+from twbert.errors import UsageError
 from twbert.pipeline.dedup import estimated_jaccard, permutations, signature
 from twbert.pipeline.shingles import Shingler
 
@@ -148,7 +148,7 @@ class DedupIndex:
         return lean_minhash(self.params["seed"], sig)
 
     @classmethod
-    def load(cls, path: str | Path) -> "DedupIndex":
+    def load(cls, path: str | Path) -> DedupIndex:
         path = Path(path)
         meta = read_meta(path)
         sigs, ids = [], []

@@ -13,7 +13,6 @@ import unicodedata
 from pathlib import Path
 
 
-
 def _value(v) -> float:
     # datatrove stores a metric as 0 when it never changed, else as {"total": ..., "mean": ...}.
     return v["total"] if isinstance(v, dict) else v

@@ -36,7 +36,7 @@ def check_inputs(inputs: dict) -> None:
     start with its format's magic bytes; local parquet files must have a `text` column (remote ones are
     checked by the reader, to spare a round trip per file here).
     """
-    from twbert.cli import UsageError
+    from twbert.errors import UsageError
     from twbert.pipeline.fineweb import FineWebError, check_schema
     from twbert.pipeline.wiki import WikiDumpError, expand_paths, is_dump_name
 
@@ -67,7 +67,7 @@ MAGIC = {"wiki": (b"BZh", "not a bz2 file; twbert reads *.xml.bz2 dumps"),
 
 
 def check_magic(key: str, path: str) -> None:
-    from twbert.cli import UsageError
+    from twbert.errors import UsageError
 
     magic, problem = MAGIC[key]
     with open(path, "rb") as f:
@@ -145,7 +145,7 @@ def writer(cfg: dict, out_dir: str | Path):
 
 def stages(cfg: dict, out_dir: str | Path) -> list:
     """[Stage("ingest")]: readers → wikitext → web references → quality → PII → (variant) → JSONL in out_dir."""
-    from twbert.build import Stage
+    from twbert.stage import Stage
 
     pipeline = readers(cfg) + cleaning(cfg) + [writer(cfg, out_dir)]
     return [Stage("ingest", pipeline, int(cfg["executor"]["tasks"]))]

@@ -142,7 +142,7 @@ def stages(cfg: dict, input_dir, output_dir, work_dir) -> list:
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
 
-    from twbert.build import Stage
+    from twbert.stage import Stage
 
     dcfg = cfg["dedup"]
     pcfg = dcfg["paragraphs"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from twbert.cli import UsageError
+from twbert.errors import UsageError
 from twbert.pipeline.variant import VARIANTS, converter
 
 TIERS = ("tw", "tw_converted", "other", "drop")
@@ -127,7 +127,7 @@ class VariantPolicy(BaseFilter):
             raise UsageError("variant.policy.weights: give exactly tw, tw_converted and other")
 
     @classmethod
-    def from_config(cls, vcfg: dict) -> "VariantPolicy":
+    def from_config(cls, vcfg: dict) -> VariantPolicy:
         return cls(vcfg.get("policy") or {})
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:

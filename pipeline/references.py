@@ -56,7 +56,7 @@ DEFAULT_SOURCE_PREFIXES = [
 def normalise(heading: str) -> str:
     """NFKC, lower-cased, without spaces, punctuation or symbols."""
     s = unicodedata.normalize("NFKC", heading).lower()
-    return "".join(c for c in s if not unicodedata.category(c)[0] in "PSZC")
+    return "".join(c for c in s if unicodedata.category(c)[0] not in "PSZC")
 
 
 class ReferenceHeadings:

@@ -40,14 +40,14 @@ import re
 import subprocess
 import tempfile
 import time
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from twbert.cli import UsageError
+from twbert.errors import UsageError
 
 VARIANTS = ("tw", "cn", "hk")
 
@@ -71,7 +71,7 @@ def _opencc_root() -> Path:
     return Path(opencc.__file__).parent / "clib"
 
 
-@lru_cache(maxsize=None)
+@cache
 def converter(config: str):
     """A cached OpenCC converter (`s2twp`, `tw2sp`, `t2s`, ...). Not picklable: build it lazily."""
     import opencc
@@ -79,7 +79,7 @@ def converter(config: str):
     return opencc.OpenCC(config)
 
 
-@lru_cache(maxsize=None)
+@cache
 def opencc_table(name: str) -> dict[str, list[str]]:
     """One of OpenCC's installed dictionaries (e.g. "TWPhrases") as {key: [values]}.
 
@@ -108,7 +108,7 @@ def opencc_table(name: str) -> dict[str, list[str]]:
     return table
 
 
-@lru_cache(maxsize=None)
+@cache
 def char_sets() -> tuple[frozenset[str], frozenset[str]]:
     """(Traditional-only, Simplified-only) characters.
 
@@ -125,7 +125,7 @@ def char_sets() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(trad - both), frozenset(simp - both)
 
 
-@lru_cache(maxsize=None)
+@cache
 def hk_forms() -> tuple[frozenset[str], frozenset[str]]:
     """HK character forms: (HK-only, also-Simplified).
 
@@ -157,7 +157,7 @@ TAIWAN_ALSO_WRITES = "裏污泄幺踊棱檐梁樑麼祕痹"
 OTHER_CONVERTER_FORMS = "産"
 
 
-@lru_cache(maxsize=None)
+@cache
 def conversion_forms() -> frozenset[str]:
     """OpenCC-standard characters whose Taiwan form differs (爲→為, 着→著, 衆→眾): TWVariants' keys.
 
@@ -175,7 +175,7 @@ def spellings(term: str) -> set[str]:
     return {term, simp, converter("s2t").convert(simp), converter("s2tw").convert(simp)}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _mainland_terms(extra: tuple[str, ...], ignore: tuple[str, ...]) -> frozenset[str]:
     s2twp, tw2sp = converter("s2twp"), converter("tw2sp")
     ignored = set().union(*(spellings(t) for t in ignore)) if ignore else set()
@@ -196,7 +196,7 @@ def _mainland_terms(extra: tuple[str, ...], ignore: tuple[str, ...]) -> frozense
 NOT_TAIWAN_FORMS = frozenset({"網絡卡"})
 
 
-@lru_cache(maxsize=None)
+@cache
 def taiwan_forms_with_terms(terms: frozenset[str]) -> frozenset[str]:
     """TWPhrases' Taiwan forms that contain a Mainland term (演算法 ⊃ 算法, 心房顫動 ⊃ 房顫): matched
     as neutral words, so Taiwan's own word does not count as the Mainland one inside it."""
@@ -204,7 +204,7 @@ def taiwan_forms_with_terms(terms: frozenset[str]) -> frozenset[str]:
     return frozenset(f for f in forms if f not in terms and any(t in f for t in terms if len(t) < len(f)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _hk_terms(extra: tuple[str, ...]) -> frozenset[str]:
     # OpenCC's HKPhrases is no help here: its HK forms are mostly ones Taiwan writes too (機率,
     # 伺服器, 伊利諾), so HK usage is the config's list in HK and Taiwan spelling.
@@ -343,7 +343,7 @@ class VariantScorer(PipelineStep):
         self.batch_size = batch_size
 
     @classmethod
-    def from_config(cls, vcfg: dict) -> "VariantScorer":
+    def from_config(cls, vcfg: dict) -> VariantScorer:
         terms = vcfg.get("terms") or {}
         return cls(model=vcfg.get("model"), mainland_extra=terms.get("mainland_extra") or (),
                    mainland_ignore=terms.get("mainland_ignore") or (), hk_extra=terms.get("hk_extra") or (),

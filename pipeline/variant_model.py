@@ -28,7 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from twbert.cli import UsageError
+from twbert.errors import UsageError
 from twbert.pipeline.variant import VARIANTS, converter, domain_hint
 
 _TOKEN = re.compile(r"[A-Za-z]+|\d+|[^\sA-Za-z\d]")

@@ -25,8 +25,8 @@ import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from twbert.build import Stage
-from twbert.cli import UsageError
+from twbert.errors import UsageError
+from twbert.stage import Stage
 
 COLUMNS = {
     "input_ids": "ndarray:uint32",

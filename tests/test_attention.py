@@ -7,8 +7,6 @@ import torch
 
 from twbert.training.attention import BACKENDS, attention, available_backends, resolve_backend
 
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 def naive(q, k, v, cu_seqlens, window):

@@ -5,7 +5,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from _wiki_pages import read_documents as read_folder
 
 from twbert import sample

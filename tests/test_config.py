@@ -3,7 +3,7 @@
 import pytest
 
 from twbert import config
-from twbert.cli import UsageError
+from twbert.errors import UsageError
 
 
 def test_user_yaml_overrides_defaults_and_flags_override_yaml(tmp_path):

@@ -8,8 +8,8 @@ import random
 from pathlib import Path
 
 import pytest
-
 from neardups import char_edits, document, reorder_paragraphs, simplified_copy, web_copy
+
 from twbert.config import defaults
 from twbert.pipeline import dedup
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
-
 from neardups import char_edits, document, simplified_copy, web_copy
 from test_dedup import read_jsonl, step_stats, write_jsonl_gz
-from twbert.cli import UsageError, build_parser, main
+
+from twbert.errors import UsageError, build_parser, main
 from twbert.pipeline.dedup_index import DedupIndex, build_index, dedup_against, estimate_duplicate_rate
 
 

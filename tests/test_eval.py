@@ -7,7 +7,6 @@ import math
 
 import pytest
 import torch
-
 from _models import SPECIALS, char_tokenizer
 
 from twbert.cli import main

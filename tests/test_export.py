@@ -6,13 +6,12 @@ import json
 
 import pytest
 import torch
-
 from _models import char_tokenizer, perturbed_model
 
 from twbert.cli import main
 from twbert.training import checkpoint as ckpt
 from twbert.training.export import ExportError, export
-from twbert.training.model import EncoderConfig, EncoderForMLM, pack
+from twbert.training.model import EncoderConfig, pack
 
 transformers = pytest.importorskip("transformers")
 

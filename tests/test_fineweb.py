@@ -6,10 +6,10 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from _wiki_pages import assert_reconciles, read_documents, stage_stats, web_rows
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.pipeline.writers import JsonlWriter
 
-from _wiki_pages import assert_reconciles, read_documents, stage_stats, web_rows
 from twbert.dumps import write_fineweb_parquet
 from twbert.pipeline.fineweb import FineWebError, FineWebReader
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
+from _wiki_pages import assert_reconciles, filler_pages, read_documents, stage_stats, web_rows, wiki_pages
 from datatrove.executor import LocalPipelineExecutor
 
-from _wiki_pages import assert_reconciles, filler_pages, read_documents, stage_stats, web_rows, wiki_pages
 from twbert.config import load
 from twbert.dumps import write_fineweb_parquet, write_wiki_dump
 from twbert.pipeline.ingest import stages
@@ -93,7 +93,7 @@ def test_unreadable_inputs_fail_before_any_task(tmp_path):
     import pyarrow.parquet as pq
     import pytest
 
-    from twbert.cli import UsageError
+    from twbert.errors import UsageError
 
     pq.write_table(pa.table({"content": ["x"]}), tmp_path / "bad.parquet")
     (tmp_path / "empty").mkdir()

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _wiki_pages import read_documents as read_folder
 
 from twbert import sample
 from twbert.cli import main
-from _wiki_pages import read_documents as read_folder
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.slow  # two real builds

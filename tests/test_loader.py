@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loader_run import batch_hash, write_shards  # noqa: E402
 
-from twbert.cli import UsageError
+from twbert.errors import UsageError
 from twbert.training.loader import MLMLoader
 from twbert.training.packing import part_from_json
 
@@ -189,7 +189,7 @@ def test_resume_across_processes(shards, tmp_path):
         wait(launch(tmp_path, name, cfg, 2 * N, world, free_port(), data=data, save_at=N))
         # a fresh process resumes from that state
         wait(launch(tmp_path, f"{name}-resumed", cfg, N, world, free_port(), data=data, resume_from=name))
-    for name, workers, world in SETUPS:
+    for name, _workers, world in SETUPS:
         for rank in range(world):
             ref = json.loads((tmp_path / f"{name}.r{rank}.json").read_text())
             res = json.loads((tmp_path / f"{name}-resumed.r{rank}.json").read_text())

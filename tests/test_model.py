@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
 from _models import perturbed_model
 
 from twbert.training.model import EncoderConfig, EncoderForMLM, pack
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

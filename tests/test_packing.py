@@ -46,7 +46,7 @@ def test_every_token_once_and_budget_kept():
     rng = np.random.default_rng(0)
     parts = parts_stream(rng, 400)
     p = Packer(CAP, CLS, SEP)
-    seen, batches, fills = [], 0, []
+    seen, _batches, fills = [], 0, []
     for part in parts:
         p.add([part])
         if p.tokens >= 4 * CAP:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from _wiki_pages import assert_reconciles, read_documents, stage_stats
 from datatrove.data import Document
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.pipeline.writers import JsonlWriter
 
-from _wiki_pages import assert_reconciles, read_documents, stage_stats
 from twbert.dumps import write_fineweb_parquet
 from twbert.pipeline.fineweb import FineWebReader
 from twbert.pipeline.pii import PIIScrubber, valid_national_id

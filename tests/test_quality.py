@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from _wiki_pages import WEB_GOOD, assert_reconciles, read_documents, stage_stats
 from datatrove.data import Document
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.pipeline.writers import JsonlWriter
 
-from _wiki_pages import WEB_GOOD, assert_reconciles, read_documents, stage_stats
 from twbert.dumps import write_fineweb_parquet
 from twbert.pipeline.fineweb import FineWebReader
 from twbert.pipeline.quality import ChineseQualityFilter

@@ -6,8 +6,8 @@ import importlib.util
 
 import numpy as np
 import pytest
-
 from _shards_text import SENTENCES
+
 from twbert.shards.segment import BACKENDS, Segmenter, taiwan_dictionary, token_word_ids
 
 INSTALLED = [b for b in BACKENDS if importlib.util.find_spec(b)]

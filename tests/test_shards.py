@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _shards_text import SENTENCES, documents
+
 from twbert.config import load
 
 LONG_SENTENCE = "這段話沒有任何句號而且一直延續下去" * 12  # no sentence end: must be split at token level
@@ -173,7 +173,7 @@ def test_two_runs_are_byte_identical(tmp_path, tokenizer_dir):
 
 
 def test_other_tokenizer_under_existing_shards_is_refused(tmp_path, tokenizer_dir):
-    from twbert.cli import UsageError
+    from twbert.errors import UsageError
     from twbert.shards.tokenizer import train
 
     write_documents(tmp_path / "documents")

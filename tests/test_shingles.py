@@ -6,8 +6,8 @@ import pickle
 import random
 
 import numpy as np
-
 from neardups import document
+
 from twbert.pipeline.shingles import Shingler
 
 

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from _shards_text import documents
+
 from twbert.shards import tokenizer as T
 
 QWEN_RANKS = Path(os.environ.get("TWBERT_QWEN_TIKTOKEN", "/tmp/ds/dashscope/resources/qwen.tiktoken"))

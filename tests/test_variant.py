@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from twbert import config
-from twbert.cli import UsageError
+from twbert.errors import UsageError
 from twbert.pipeline.policy import DEFAULTS, VariantPolicy, decide, to_taiwan
-from twbert.pipeline.variant import (VariantFeatures, VariantScorer, char_sets, conversion_forms, converter,
-                                     domain_hint, steps)
+from twbert.pipeline.variant import VariantFeatures, VariantScorer, char_sets, conversion_forms, converter, domain_hint, steps
 
 TAIWAN = [
     "這款手機的螢幕很清楚，下載影片也很快，網路訊號在捷運上都不錯。",

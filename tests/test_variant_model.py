@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from twbert import cli, config
-from twbert.cli import UsageError
+from twbert.errors import UsageError
 from twbert.pipeline.variant_model import VariantModel, chunks, read_texts, tokens, train, weak_examples
 
 TAIWAN_SENTENCES = [

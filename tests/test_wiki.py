@@ -6,10 +6,10 @@ import bz2
 import json
 
 import pytest
+from _wiki_pages import assert_reconciles, filler_pages, read_documents, stage_stats, wiki_pages
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.pipeline.writers import JsonlWriter
 
-from _wiki_pages import assert_reconciles, filler_pages, read_documents, stage_stats, wiki_pages
 from twbert.dumps import MEDIAWIKI_NS, SITEINFO, page_xml, write_wiki_dump
 from twbert.pipeline import wiki
 from twbert.pipeline.wiki import WikiDumpReader

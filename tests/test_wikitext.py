@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import mwparserfromhell
 import pytest
+from _wiki_pages import ARTICLE, SECOND, assert_reconciles, read_documents, stage_stats, wiki_pages
 from datatrove.data import Document
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.pipeline.writers import JsonlWriter
 
-from _wiki_pages import ARTICLE, SECOND, assert_reconciles, read_documents, stage_stats, wiki_pages
 from twbert.dumps import write_fineweb_parquet, write_wiki_dump
 from twbert.pipeline.fineweb import FineWebReader
 from twbert.pipeline.references import ReferenceHeadings

@@ -20,9 +20,9 @@ import os
 from pathlib import Path
 
 import numpy as np
-from streaming import StreamingDataset, Stream
+from streaming import Stream, StreamingDataset
 
-from twbert.cli import UsageError
+from twbert.errors import UsageError
 
 MIXING = ("repeat", "proportion")
 
@@ -242,7 +242,7 @@ def clean_stale_shm() -> list[str]:
         clean_stale_shared_memory()
         return removed
     if int(os.environ.get("LOCAL_RANK", 0)) == 0:
-        pattern = re.compile(r"\d{6}_(%s)" % "|".join(map(re.escape, SHM_TO_CLEAN)))
+        pattern = re.compile(r"\d{{6}}_({})".format("|".join(map(re.escape, SHM_TO_CLEAN))))
         candidates = [e for e in shm.iterdir() if pattern.fullmatch(e.name)]
         if candidates:
             mapped = _mapped_shm()

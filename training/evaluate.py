@@ -36,7 +36,7 @@ def read_texts(path: str | Path) -> tuple[list[str], dict]:
         raise EvalError(f"{path}: no such file (expected one text per line)")
     texts, read, blank = [], 0, 0
     with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+        for _lineno, line in enumerate(f, 1):
             read += 1
             text = line.rstrip("\n").rstrip("\r")
             if not text.strip():

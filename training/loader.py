@@ -21,9 +21,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from twbert.cli import UsageError
-from twbert.training.dataset import (build_dataset, clean_stale_shm, collate, cut, fetch_tokenizer,
-                                     read_tokenizer_info)
+from twbert.errors import UsageError
+from twbert.training.dataset import build_dataset, clean_stale_shm, collate, cut, fetch_tokenizer, read_tokenizer_info
 from twbert.training.masking import build_masker, rate_schedule
 from twbert.training.packing import Concatenator, Packer
 
@@ -157,7 +156,7 @@ class MLMLoader:
 
     def _read(self) -> None:
         """Read one batch of samples into the packer, starting the next epoch when one ends."""
-        for attempt in range(3):
+        for _attempt in range(3):
             if self._it is None:
                 self._it = iter(self._dl)
             try:

@@ -37,7 +37,7 @@ class MaskingConfig:
                              f"([MASK], random, unchanged), got {list(self.replace_probs)}")
 
     @classmethod
-    def from_cfg(cls, m: dict) -> "MaskingConfig":
+    def from_cfg(cls, m: dict) -> MaskingConfig:
         return cls(tuple(m["ngram_probs"]), tuple(m["replace_probs"]), bool(m["whole_word"]))
 
 

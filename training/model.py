@@ -70,7 +70,7 @@ class EncoderConfig:
         return layer_id % self.global_attn_every_n_layers == 0
 
     @classmethod
-    def from_dict(cls, d: dict) -> "EncoderConfig":
+    def from_dict(cls, d: dict) -> EncoderConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:

@@ -14,11 +14,10 @@ from __future__ import annotations
 import base64
 import bisect
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
-
 
 # ids (uint32), word ids (int32 or None), masking key (epoch, sample id, piece index)
 Part = tuple[np.ndarray, "np.ndarray | None", tuple[int, int, int]]

@@ -226,7 +226,7 @@ def truncate_metrics(path: Path, last_step: int) -> None:
         if rec.get("step", 0) <= last_step:
             keep.append(line)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(f"{l}\n" for l in keep), encoding="utf-8")
+    tmp.write_text("".join(f"{line}\n" for line in keep), encoding="utf-8")
     os.replace(tmp, path)
 
 

@@ -10,18 +10,10 @@ exactly as it does locally.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from twbert.cli import UsageError
 
-
-@dataclass
-class Stage:
-    name: str
-    pipeline: list
-    tasks: int
-    # Executor arguments that differ from the config's for this stage (e.g. workers=1 for a merge).
-    executor_overrides: dict = field(default_factory=dict)
+from twbert.errors import UsageError
+from twbert.stage import Stage
 
 
 def plan(cfg: dict) -> list[Stage]:

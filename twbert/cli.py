@@ -12,6 +12,8 @@ import importlib
 import os
 import sys
 
+from twbert.errors import UsageError
+
 # Order here is the order in `twbert --help`: the data flow, front to back.
 COMMANDS = [
     "twbert.commands.sample",
@@ -24,10 +26,6 @@ COMMANDS = [
     "twbert.commands.export",
     "twbert.commands.eval",
 ]
-
-
-class UsageError(Exception):
-    """Bad input the user can fix; printed as one line, without a traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from twbert.cli import UsageError
+from twbert.errors import UsageError
 
 
 def defaults(kind: str) -> dict[str, Any]:

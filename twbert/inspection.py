@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from twbert.cli import UsageError
+from twbert.errors import UsageError
 
 FORMAT = "twbert-inspect/1"
 PHASES = (1024, 8192)  # training phases' max_len ([CLS] and [SEP] included): train.yaml data.max_len

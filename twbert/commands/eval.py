@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from twbert.cli import UsageError
+    from twbert.errors import UsageError
     from twbert.training.evaluate import EvalError, evaluate
 
     for name in ("batch_size", "max_length", "limit"):

@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from twbert.cli import UsageError
+    from twbert.errors import UsageError
     from twbert.training.export import ExportError, export_checkpoint
 
     try:

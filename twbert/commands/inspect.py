@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from twbert import inspection, report
-    from twbert.cli import UsageError
+    from twbert.errors import UsageError
 
     if args.samples < 0 or args.dup_sample < 0:
         raise UsageError("--samples and --dup-sample must be >= 0")

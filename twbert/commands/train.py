@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from twbert import config
-    from twbert.cli import UsageError
+    from twbert.errors import UsageError
 
     overrides: dict = {}
     if args.data is not None:

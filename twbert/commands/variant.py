@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from twbert.cli import UsageError
+from twbert.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

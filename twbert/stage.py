@@ -1,0 +1,17 @@
+"""A build stage: one datatrove pipeline with its own task count and logging dir.
+
+The stage modules (pipeline/, shards/) return lists of these; `twbert.build` runs them in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Stage:
+    name: str
+    pipeline: list
+    tasks: int
+    # Executor arguments that differ from the config's for this stage (e.g. workers=1 for a merge).
+    executor_overrides: dict = field(default_factory=dict)
