@@ -10,7 +10,8 @@ import pytest
 from neardups import char_edits, document, simplified_copy, web_copy
 from test_dedup import read_jsonl, step_stats, write_jsonl_gz
 
-from twbert.errors import UsageError, build_parser, main
+from twbert.cli import build_parser, main
+from twbert.errors import UsageError
 from twbert.pipeline.dedup_index import DedupIndex, build_index, dedup_against, estimate_duplicate_rate
 
 
