@@ -12,6 +12,8 @@ each file is read a record batch at a time, only the columns used.
 
 from __future__ import annotations
 
+import contextlib
+
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
@@ -50,14 +52,18 @@ class FineWebReader(PipelineStep):
         batch_size: rows decoded at a time (bounds memory on files of millions of rows).
         limit: stop after this many documents per task (-1: no limit).
         default_metadata: merged under every document's metadata.
+        exclusion_writer: keeps the rows dropped as `empty` (pipeline/removed.py).
     """
 
     name = "🌐 FineWeb2 parquet"
     type = "📖 - READER"
     _requires_dependencies = ["pyarrow"]
 
-    def __init__(self, paths: str | list[str], batch_size: int = 1000, limit: int = -1, default_metadata: dict | None = None):
+    def __init__(self, paths: str | list[str], batch_size: int = 1000, limit: int = -1, default_metadata: dict | None = None,
+                 exclusion_writer=None):
         super().__init__()
+        self.exclusion_writer = exclusion_writer
+        self._excluded = None
         self.paths = [paths] if isinstance(paths, str) else list(paths)
         self.batch_size = batch_size
         self.limit = limit
@@ -69,16 +75,24 @@ class FineWebReader(PipelineStep):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
-        n = 0
-        for path in self.files()[rank::world_size]:
-            if n == self.limit:
-                return
-            self.stat_update("input_files")
-            for doc in self.read_file(path):
-                yield doc
-                n += 1
-                if n == self.limit:  # stop before reading (and counting) another row
+        with self.exclusion_writer or contextlib.nullcontext() as writer:
+            self._excluded = (writer, rank)
+            n = 0
+            for path in self.files()[rank::world_size]:
+                if n == self.limit:
                     return
+                self.stat_update("input_files")
+                for doc in self.read_file(path):
+                    yield doc
+                    n += 1
+                    if n == self.limit:  # stop before reading (and counting) another row
+                        return
+
+    def _exclude(self, doc: Document, reason: str) -> None:
+        writer, rank = self._excluded or (None, 0)
+        if writer is not None:
+            doc.metadata["filter_reason"] = reason  # as datatrove's BaseFilter does
+            writer.write(doc, rank)
 
     def read_file(self, path: str):
         import pyarrow as pa
@@ -108,15 +122,16 @@ class FineWebReader(PipelineStep):
                 for rec in batch.to_pylist():
                     self.stat_update("total")
                     text = rec.pop("text")
-                    if not text or not text.strip():
-                        self.stat_update("dropped", "dropped_empty")
-                        row += 1
-                        continue
                     doc_id = rec.get("id") or f"{path}#{row}"
                     meta = dict(self.default_metadata)
                     meta.update({k: v for k, v in rec.items() if v is not None})
                     meta["source"] = "web"
-                    doc = Document(text=text, id=doc_id, metadata=meta)
+                    doc = Document(text=text or "", id=doc_id, metadata=meta)
+                    if not text or not text.strip():
+                        self.stat_update("dropped", "dropped_empty")
+                        self._exclude(doc, "empty")
+                        row += 1
+                        continue
                     self.stat_update("forwarded")
                     self.update_doc_stats(doc)
                     row += 1

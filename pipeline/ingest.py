@@ -12,6 +12,7 @@ from pathlib import Path
 
 def readers(cfg: dict) -> list:
     from twbert.pipeline.fineweb import FineWebReader
+    from twbert.pipeline.removed import exclusion_writer
     from twbert.pipeline.wiki import WikiDumpReader
 
     inputs, wiki, web = cfg["inputs"], cfg["wiki"], cfg["web"]
@@ -23,9 +24,11 @@ def readers(cfg: dict) -> list:
             namespaces=tuple(wiki["namespaces"]),
             disambiguation_templates=wiki["disambiguation_templates"],
             limit=wiki["limit"],
+            exclusion_writer=exclusion_writer(cfg, "ingest", WikiDumpReader.name),
         ))
     if inputs.get("fineweb"):
-        steps.append(FineWebReader(inputs["fineweb"], batch_size=web["batch_size"], limit=web["limit"]))
+        steps.append(FineWebReader(inputs["fineweb"], batch_size=web["batch_size"], limit=web["limit"],
+                                   exclusion_writer=exclusion_writer(cfg, "ingest", FineWebReader.name)))
     return steps
 
 
@@ -92,6 +95,7 @@ def cleaning(cfg: dict) -> list:
     from twbert.pipeline.pii import PIIScrubber
     from twbert.pipeline.quality import ChineseQualityFilter
     from twbert.pipeline.references import WebReferenceStripper
+    from twbert.pipeline.removed import exclusion_writer
     from twbert.pipeline.wikitext import WikitextCleaner
 
     wiki, web, q, pii = cfg["wiki"], cfg["web"], cfg["quality"], cfg["pii"]
@@ -102,11 +106,13 @@ def cleaning(cfg: dict) -> list:
             extra_inline_templates=wiki["extra_inline_templates"],
             keep_headings=wiki["keep_headings"],
             opencc_config=wiki["opencc"],
+            exclusion_writer=exclusion_writer(cfg, "ingest", WikitextCleaner.name),
         ),
     ]
     if web["strip_references"]:
         steps.append(WebReferenceStripper(headings=headings, source_prefixes=web["source_prefixes"],
-                                          max_tail_fraction=web["max_tail_fraction"]))
+                                          max_tail_fraction=web["max_tail_fraction"],
+                                          exclusion_writer=exclusion_writer(cfg, "ingest", WebReferenceStripper.name)))
     if q["enabled"]:
         steps.append(ChineseQualityFilter(
             language_score=q["language_score"],
@@ -124,15 +130,17 @@ def cleaning(cfg: dict) -> list:
             max_non_alpha_words_ratio=q["max_non_alpha_words_ratio"],
             min_stop_words=q["min_stop_words"],
             chars_per_word=q["chars_per_word"],
+            exclusion_writer=exclusion_writer(cfg, "ingest", ChineseQualityFilter.name),
         ))
     if pii["enabled"]:
         steps.append(PIIScrubber(kinds=tuple(pii["kinds"]), validate_id_checksum=pii["validate_id_checksum"],
                                  sources=tuple(pii["sources"])))
     # Variant scorer, then policy: they see clean, PII-free text of both sources and set
     # variant / tier / weight metadata (nothing when variant.enabled is false).
+    from twbert.pipeline.policy import VariantPolicy
     from twbert.pipeline.variant import steps as variant_steps
 
-    steps += variant_steps(cfg)
+    steps += variant_steps(cfg, exclusion_writer(cfg, "ingest", VariantPolicy.name))
     return steps
 
 

@@ -20,9 +20,10 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-from datatrove.data import DocumentsPipeline
+from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from twbert.pipeline.shingles import Shingler
 
@@ -105,43 +106,50 @@ class ParagraphMatch(PipelineStep):
                     f.write(out.tobytes())
 
 
-class ParagraphFilter(PipelineStep):
-    """Remove the matched paragraphs; drop documents left empty (`repeated_paragraphs`)."""
+class ParagraphFilter(BaseFilter):
+    """Remove the matched paragraphs; drop documents left empty (`repeated_paragraphs`).
+
+    The exclusion writer keeps a dropped document's text as it came, every paragraph a repeat.
+    """
 
     type = "🫂 - DEDUP"
     name = "🧱 paragraph filter"
 
-    def __init__(self, input_folder: DataFolderLike):
-        super().__init__()
+    def __init__(self, input_folder: DataFolderLike, exclusion_writer=None):
+        super().__init__(exclusion_writer)
         self.data_folder = get_datafolder(input_folder)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1):
-        remove: dict[int, set[int]] = {}
+        # Matches name documents by their index in this task's input: BaseFilter.run calls filter()
+        # once per document, in order.
+        self._remove: dict[int, set[int]] = {}
+        self._idx = -1
         if self.data_folder.isdir(f"{rank:05d}"):
             for name in self.data_folder.list_files(subdirectory=f"{rank:05d}"):
                 with self.data_folder.open(name, "rb") as f:
                     for d, p in np.frombuffer(f.read(), dtype=REMOVE).tolist():
-                        remove.setdefault(d, set()).add(p)
-        for idx, doc in enumerate(data):
-            with self.track_time():
-                self.stat_update("total")
-                gone = remove.get(idx)
-                if gone:
-                    paras = [p for i, p in enumerate(doc.text.split("\n")) if i not in gone]
-                    self.stat_update("paragraphs_removed", value=len(gone))
-                    doc.text = "\n".join(paras).strip()
-                    if not doc.text:
-                        self.stat_update("dropped", "dropped_repeated_paragraphs")
-                        continue
-                    self.stat_update("documents_trimmed")
-                self.stat_update("forwarded")
-            yield doc
+                        self._remove.setdefault(d, set()).add(p)
+        yield from super().run(data, rank, world_size)
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        self._idx += 1
+        gone = self._remove.get(self._idx)
+        if not gone:
+            return True
+        self.stat_update("paragraphs_removed", value=len(gone))
+        text = "\n".join(p for i, p in enumerate(doc.text.split("\n")) if i not in gone).strip()
+        if not text:
+            return False, "repeated_paragraphs"
+        doc.text = text
+        self.stat_update("documents_trimmed")
+        return True
 
 
 def stages(cfg: dict, input_dir, output_dir, work_dir) -> list:
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
 
+    from twbert.pipeline.removed import exclusion_writer
     from twbert.stage import Stage
 
     dcfg = cfg["dedup"]
@@ -150,11 +158,12 @@ def stages(cfg: dict, input_dir, output_dir, work_dir) -> list:
     tasks = int(cfg["executor"]["tasks"])
     shards = int(pcfg["shards"])
     compression = (cfg.get("output") or {}).get("compression")
+    removed = exclusion_writer(cfg, "dedup_paragraphs", ParagraphFilter.name)
     return [
         Stage("dedup_paragraph_hashes", [JsonlReader(str(input_dir), add_file_path=False),
                                          ParagraphHashes(str(work / "hashes"), shards, pcfg["min_chars"],
                                                          dcfg.get("fold"))], tasks),
         Stage("dedup_paragraph_match", [ParagraphMatch(str(work / "hashes"), str(work / "remove"))], shards),
-        Stage("dedup_paragraphs", [JsonlReader(str(input_dir), add_file_path=False), ParagraphFilter(str(work / "remove")),
+        Stage("dedup_paragraphs", [JsonlReader(str(input_dir), add_file_path=False), ParagraphFilter(str(work / "remove"), removed),
                                    JsonlWriter(str(output_dir), compression=compression)], tasks),
     ]

@@ -102,6 +102,7 @@ class VariantPolicy(BaseFilter):
     Args:
         rules: tier thresholds, `convert` and `drop` variant lists and per-tier `weights`
             (config `variant.policy`; see DEFAULTS and twbert/defaults/build.yaml).
+        exclusion_writer: keeps the documents of tier `drop` (pipeline/removed.py).
 
     Stats: `variant_<v>` for every document read (the detected mix before the policy),
     `tier_<t>` for every document (after), `converted_<v>` per conversion, `dropped_<reason>`.
@@ -109,8 +110,8 @@ class VariantPolicy(BaseFilter):
 
     name = "🀄 Variant policy"
 
-    def __init__(self, rules: dict | None = None):
-        super().__init__()
+    def __init__(self, rules: dict | None = None, exclusion_writer=None):
+        super().__init__(exclusion_writer)
         rules = dict(rules or {})
         unknown = set(rules) - set(DEFAULTS)
         if unknown:
@@ -127,8 +128,8 @@ class VariantPolicy(BaseFilter):
             raise UsageError("variant.policy.weights: give exactly tw, tw_converted and other")
 
     @classmethod
-    def from_config(cls, vcfg: dict) -> VariantPolicy:
-        return cls(vcfg.get("policy") or {})
+    def from_config(cls, vcfg: dict, exclusion_writer=None) -> VariantPolicy:
+        return cls(vcfg.get("policy") or {}, exclusion_writer)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         meta = doc.metadata

@@ -26,8 +26,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from datatrove.data import DocumentsPipeline
-from datatrove.pipeline.base import PipelineStep
+from datatrove.data import Document
+from datatrove.pipeline.filters.base_filter import BaseFilter
 
 # Traditional and Simplified forms of zhwiki's reference-section headings, plus the English ones
 # that turn up in both zhwiki and web text.
@@ -87,20 +87,22 @@ class ReferenceHeadings:
         return ok[-1]
 
 
-class WebReferenceStripper(PipelineStep):
+class WebReferenceStripper(BaseFilter):
     """Cut trailing reference blocks and link lists from web documents (rules in the module docstring).
 
     Args:
         headings: reference-like headings (default `DEFAULT_REFERENCE_HEADINGS`).
         source_prefixes: extra line prefixes that, followed by a colon, mark a source credit line.
         max_tail_fraction: rule 1 cuts at a heading only if what follows is at most this share of the text.
+        exclusion_writer: keeps dropped documents (pipeline/removed.py).
     """
 
     name = "✂️ web reference stripper"
     type = "✂️ - FORMAT"
 
-    def __init__(self, headings: list[str] | None = None, source_prefixes: list[str] | None = None, max_tail_fraction: float = 0.3):
-        super().__init__()
+    def __init__(self, headings: list[str] | None = None, source_prefixes: list[str] | None = None, max_tail_fraction: float = 0.3,
+                 exclusion_writer=None):
+        super().__init__(exclusion_writer)
         self.headings = ReferenceHeadings(headings)
         prefixes = set(self.headings.terms) | {normalise(p) for p in (source_prefixes if source_prefixes is not None else DEFAULT_SOURCE_PREFIXES)}
         alt = "|".join(sorted((re.escape(p) for p in prefixes if p), key=len, reverse=True))
@@ -135,21 +137,14 @@ class WebReferenceStripper(PipelineStep):
         removed = sum(1 for ln in text.split("\n")[len(lines):] if ln.strip())
         return "\n".join(lines), removed
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        for doc in data:
-            self.stat_update("total")
-            if doc.metadata.get("source") != "web":
-                self.stat_update("forwarded")
-                yield doc
-                continue
-            with self.track_time():
-                text, removed = self.strip(doc.text)
-            if removed:
-                self.stat_update("ref_stripped")
-                self.stat_update("ref_lines_stripped", value=removed)
-            doc.text = text
-            if not doc.text.strip():
-                self.stat_update("dropped", "dropped_empty")
-                continue
-            self.stat_update("forwarded")
-            yield doc
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if doc.metadata.get("source") != "web":
+            return True
+        text, removed = self.strip(doc.text)
+        if removed:
+            self.stat_update("ref_stripped")
+            self.stat_update("ref_lines_stripped", value=removed)
+        if not text.strip():
+            return False, "empty"  # the exclusion writer keeps the text as it came: all reference lines
+        doc.text = text
+        return True

@@ -384,14 +384,14 @@ class VariantScorer(PipelineStep):
             yield doc
 
 
-def steps(cfg: dict) -> list:
+def steps(cfg: dict, exclusion_writer=None) -> list:
     """The scorer and the policy, in pipeline order, from a build config (`variant:` section).
 
-    Empty when `variant.enabled` is false.
+    Empty when `variant.enabled` is false. `exclusion_writer` keeps what the policy drops.
     """
     vcfg = cfg.get("variant") or {}
     if not vcfg.get("enabled", True):
         return []
     from twbert.pipeline.policy import VariantPolicy
 
-    return [VariantScorer.from_config(vcfg), VariantPolicy.from_config(vcfg)]
+    return [VariantScorer.from_config(vcfg), VariantPolicy.from_config(vcfg, exclusion_writer)]

@@ -19,6 +19,7 @@ yielded, and `dropped_<reason>` one of `namespace`, `redirect`, `disambiguation`
 from __future__ import annotations
 
 import bz2
+import contextlib
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -125,6 +126,33 @@ def read_index(index: str) -> list[tuple[int, int]]:
     return sorted((int(o), n) for o, n in counts.items())
 
 
+_STREAM_HEADER = re.compile(rb"BZh[1-9]1AY&SY")
+
+
+def _next_stream(f, offset: int) -> int | None:
+    """Compressed offset of the first bz2 stream header at or after `offset`, or None."""
+    f.seek(offset)
+    tail, at = b"", offset  # `at`: offset of the next byte read
+    while raw := f.read(CHUNK):
+        data = tail + raw
+        m = _STREAM_HEADER.search(data)
+        if m:
+            return at - len(tail) + m.start()
+        tail, at = data[-9:], at + len(raw)
+    return None
+
+
+@dataclass(frozen=True)
+class _Gap:
+    """Compressed bytes that could not be decoded: `truncated` (the file ends) or `corrupt_stream`."""
+
+    reason: str
+    message: str
+
+
+_END = object()  # a bz2 stream ended cleanly
+
+
 class WikiDumpReader(PipelineStep):
     """Yield namespace-0 article pages of zhwiki dumps as documents whose text is the raw wikitext.
 
@@ -134,6 +162,8 @@ class WikiDumpReader(PipelineStep):
         disambiguation_templates: template names (case-insensitive) that mark a disambiguation page.
         limit: stop after this many yielded documents per task (-1: no limit), for trial runs.
         default_metadata: merged under every document's metadata.
+        exclusion_writer: keeps dropped pages (pipeline/removed.py): namespace, redirect and
+            disambiguation pages as documents, malformed ones as their raw XML.
     """
 
     name = "📚 zhwiki dump"
@@ -146,8 +176,11 @@ class WikiDumpReader(PipelineStep):
         disambiguation_templates: list[str] | None = None,
         limit: int = -1,
         default_metadata: dict | None = None,
+        exclusion_writer=None,
     ):
         super().__init__()
+        self.exclusion_writer = exclusion_writer
+        self._excluded = None
         self.paths = [paths] if isinstance(paths, str) else list(paths)
         self.namespaces = set(namespaces)
         names = disambiguation_templates if disambiguation_templates is not None else DEFAULT_DISAMBIGUATION_TEMPLATES
@@ -177,20 +210,22 @@ class WikiDumpReader(PipelineStep):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
-        units = self.shard(rank, world_size)
-        yielded = 0
-        i = 0
-        while i < len(units) and yielded != self.limit:
-            # Consecutive streams of one file are one contiguous byte range: one seek, one read.
-            j = i + 1
-            while j < len(units) and units[j].path == units[i].path and units[i].start >= 0:
-                j += 1
-            for doc in self._read_range(units[i:j]):
-                yield doc
-                yielded += 1
-                if yielded == self.limit:  # stop before reading (and counting) another page
-                    return
-            i = j
+        with self.exclusion_writer or contextlib.nullcontext() as writer:
+            self._excluded = (writer, rank)
+            units = self.shard(rank, world_size)
+            yielded = 0
+            i = 0
+            while i < len(units) and yielded != self.limit:
+                # Consecutive streams of one file are one contiguous byte range: one seek, one read.
+                j = i + 1
+                while j < len(units) and units[j].path == units[i].path and units[i].start >= 0:
+                    j += 1
+                for doc in self._read_range(units[i:j]):
+                    yield doc
+                    yielded += 1
+                    if yielded == self.limit:  # stop before reading (and counting) another page
+                        return
+                i = j
 
     def _read_range(self, group: list[_Stream]):
         path = group[0].path
@@ -212,61 +247,92 @@ class WikiDumpReader(PipelineStep):
                 yield from self._read_pages(path, chunks, expected=s)
 
     def _decompress_whole(self, f, path):
-        """Decompressed bytes of a whole (possibly multi-stream) bz2 file; None marks a truncated or corrupt tail."""
-        d, fed, pos = bz2.BZ2Decompressor(), False, 0
+        """Decompressed bytes of a whole bz2 file, one stream or many back to back (multistream).
+
+        Between the bytes: `_END` after each stream that ended cleanly, and a `_Gap` for compressed
+        bytes that could not be decoded. After a corrupt stream, decoding resumes at the next stream
+        header (`BZh1-9` and the block magic 0x314159265359, byte-aligned where a stream begins), so
+        one bad stream of a multistream dump costs that stream only.
+        """
+        d, fed = bz2.BZ2Decompressor(), False
+        start = 0  # compressed offset of the stream being decoded
+        at = 0  # compressed offset of raw[0]
+        f.seek(0)
         while raw := f.read(CHUNK):
-            pos += len(raw)
             while raw:
                 fed = True
                 try:
                     out = d.decompress(raw)
                 except OSError as e:
-                    logger.error(f"{path}: corrupt bz2 data near compressed byte {pos}: {e}")
-                    yield None
-                    return
+                    nxt = _next_stream(f, start + 1)
+                    after = (f"reading resumes at the next bz2 stream, byte {nxt}" if nxt is not None
+                             else "no bz2 stream after it")
+                    yield _Gap("corrupt_stream", f"{path}: corrupt bz2 stream at compressed byte {start} ({e}); {after}")
+                    if nxt is None:
+                        return
+                    f.seek(nxt)
+                    d, fed, start, at = bz2.BZ2Decompressor(), False, nxt, nxt
+                    break
                 if out:
                     yield out
-                if d.eof:  # a multistream file is many bz2 streams back to back
-                    raw, d, fed = d.unused_data, bz2.BZ2Decompressor(), False
+                if d.eof:
+                    yield _END
+                    at += len(raw) - len(d.unused_data)
+                    raw, d, fed, start = d.unused_data, bz2.BZ2Decompressor(), False, at
                 else:
+                    at += len(raw)
                     raw = b""
         if fed:
-            logger.error(f"{path}: bz2 data ends mid-stream at compressed byte {pos}: the file is truncated")
-            yield None
+            yield _Gap("truncated", f"{path}: bz2 stream at compressed byte {start} ends at byte {at} before its end "
+                       "marker: the file is truncated (pages after the cut are unknown)")
 
     def _decompress_stream(self, f, path, start, end):
-        """Decompressed bytes of the one bz2 stream at `start`; None marks a truncated or corrupt stream."""
+        """Decompressed bytes of the one bz2 stream at `start`, then `_END`, or a `_Gap` if it is truncated or corrupt."""
         d = bz2.BZ2Decompressor()
         pos = start
         while not d.eof:
             want = CHUNK if end is None else min(CHUNK, end - pos)
             raw = f.read(want) if want > 0 else b""
             if not raw:
-                logger.error(f"{path}: bz2 stream at byte {start} ends at byte {pos} before its end marker: the file is truncated")
-                yield None
+                yield _Gap("truncated", f"{path}: bz2 stream at byte {start} ends at byte {pos} before its end marker: "
+                           "the file is truncated")
                 return
             pos += len(raw)
             try:
                 out = d.decompress(raw)
             except OSError as e:
-                logger.error(f"{path}: corrupt bz2 stream at byte {start} (near byte {pos}): {e}")
-                yield None
+                yield _Gap("corrupt_stream", f"{path}: corrupt bz2 stream at byte {start} (near byte {pos}): {e}")
                 return
             if out:
                 yield out
+        yield _END
 
     def _read_pages(self, path, chunks, expected: _Stream | None):
-        """Cut `<page>…</page>` out of decompressed chunks and turn each into a document (or a counted drop)."""
+        """Cut `<page>…</page>` out of decompressed chunks and turn each into a document (or a counted drop).
+
+        Lost streams are counted in pages: with an index, the pages it lists less those read; without
+        one, as many as the file's fullest intact stream held (Wikimedia writes 100 a stream), less
+        those read from the lost stream, and at least one.
+        """
         buf = b""
         i = 0  # scan position in buf; buf is compacted once per chunk, never per page
         base = 0  # decompressed offset of buf[0], for error positions
-        seen = 0
-        truncated = False
+        seen = 0  # pages cut from the current stream
+        fullest = 0  # most pages an intact stream of this file held
+        gaps: list[tuple[_Gap, int]] = []  # (gap, pages read from its stream before it)
         where = f"{path} (stream at byte {expected.start})" if expected else path
         for chunk in chunks:
-            if chunk is None:
-                truncated = True
-                break
+            if chunk is _END:
+                fullest = max(fullest, seen)
+                seen = 0
+                continue
+            if isinstance(chunk, _Gap):
+                logger.error(chunk.message)
+                gaps.append((chunk, seen))
+                # A page begun in the lost bytes is lost with them, not a malformed page of the next stream.
+                base += len(buf)
+                buf, i, seen = b"", 0, 0
+                continue
             buf = buf[i:] + chunk
             base += i
             i = 0
@@ -279,7 +345,8 @@ class WikiDumpReader(PipelineStep):
                 nxt = buf.find(b"<page>", s + 6, e if e >= 0 else len(buf))
                 if nxt >= 0:  # a page without its closing tag: drop it, resume at the next one
                     seen += 1
-                    self._drop("malformed", f"{where}: <page> at decompressed byte {base + s} has no </page>")
+                    self._drop("malformed", f"{where}: <page> at decompressed byte {base + s} has no </page>",
+                               self._raw_doc(buf[s:nxt], where, base + s))
                     i = nxt
                     continue
                 if e < 0:
@@ -290,35 +357,46 @@ class WikiDumpReader(PipelineStep):
                 if doc is not None:
                     yield doc
                 i = e + 7
-        rest = buf[i:]
-        if truncated:
-            # Without an index the number of lost pages is unknown; count at least one, so that a
-            # corrupt file is never a silent zero in the funnel.
-            lost = max(1, (expected.pages - seen) if expected and expected.pages else 0)
+        for gap, read in gaps:
+            per_stream = expected.pages if expected and expected.pages else fullest
+            lost = max(per_stream - read, 0 if expected and expected.pages else 1)
+            self.stat_update("streams_lost")
             if lost:
-                self.stat_update("total", value=lost)
-                self.stat_update("dropped", value=lost)
-                self.stat_update("dropped_truncated", value=lost)
-                logger.error(f"{where}: {lost} page(s) lost to truncation after decompressed byte {base + i}")
-        elif b"<page>" in rest:
+                self.stat_update("total", "dropped", value=lost)
+                self.stat_update(f"dropped_{gap.reason}", value=lost)
+            known = "listed in the index" if expected and expected.pages else "estimated from the fullest intact stream"
+            logger.error(f"{where}: {lost} page(s) lost ({gap.reason}; {read} read from that stream; {known})")
+        rest = buf[i:]
+        if not gaps and b"<page>" in rest:
             self._drop("truncated", f"{where}: data ends inside a <page> at decompressed byte {base + i + rest.find(b'<page>')}")
 
-    def _drop(self, reason: str, message: str | None = None):
+    def _drop(self, reason: str, message: str | None = None, doc: Document | None = None):
         self.stat_update("total", "dropped", f"dropped_{reason}")
         if message:
             logger.warning(message)
+        writer, rank = self._excluded or (None, 0)
+        if doc is not None and writer is not None:
+            doc.metadata["filter_reason"] = reason  # as datatrove's BaseFilter does
+            writer.write(doc, rank)
+
+    def _raw_doc(self, raw: bytes, where: str, pos: int) -> Document:
+        """A page that could not be parsed, kept as its bytes for the audit trail."""
+        return Document(text=raw.decode("utf-8", "replace"), id=f"{where}@{pos}",
+                        metadata={"source": "wiki", "position": f"{where}, decompressed byte {pos}"})
 
     def _page(self, raw: bytes, where: str, pos: int) -> Document | None:
         try:
             xml = raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            self._drop("invalid_utf8", f"{where}: invalid UTF-8 at decompressed byte {pos + e.start}; page dropped")
+            self._drop("invalid_utf8", f"{where}: invalid UTF-8 at decompressed byte {pos + e.start}; page dropped",
+                       self._raw_doc(raw, where, pos))
             return None
         try:
             page = ET.fromstring(xml)
         except ET.ParseError as e:
             line, col = e.position
-            self._drop("malformed", f"{where}: malformed <page> at decompressed byte {pos} (line {line}, column {col} of the page): {e}")
+            self._drop("malformed", f"{where}: malformed <page> at decompressed byte {pos} (line {line}, column {col} of the page): {e}",
+                       self._raw_doc(raw, where, pos))
             return None
         title = page.findtext("title")
         ns = page.findtext("ns")
@@ -330,24 +408,28 @@ class WikiDumpReader(PipelineStep):
             page_id = int(page_id)
             rev_id = int(rev.findtext("id"))
         except (TypeError, ValueError, AttributeError):
-            self._drop("malformed", f"{where}: <page> at decompressed byte {pos} ({title!r}) lacks a numeric ns, id or revision id")
+            self._drop("malformed", f"{where}: <page> at decompressed byte {pos} ({title!r}) lacks a numeric ns, id or revision id",
+                       self._raw_doc(raw, where, pos))
             return None
         if title is None or text is None:
-            self._drop("malformed", f"{where}: <page> {page_id} at decompressed byte {pos} lacks a title or revision text")
-            return None
-        if ns not in self.namespaces:
-            self._drop("namespace")
-            return None
-        if page.find("redirect") is not None:
-            self._drop("redirect")
+            self._drop("malformed", f"{where}: <page> {page_id} at decompressed byte {pos} lacks a title or revision text",
+                       self._raw_doc(raw, where, pos))
             return None
         wikitext = text.text or ""
-        if self._disambig is not None and self._disambig.search(wikitext):
-            self._drop("disambiguation")
-            return None
-        self.stat_update("total", "forwarded")
         meta = dict(self.default_metadata)
         meta.update(source="wiki", title=title, page_id=page_id, rev_id=rev_id)
         doc = Document(text=wikitext, id=f"zhwiki/{page_id}", metadata=meta)
+        if ns not in self.namespaces:
+            meta["ns"] = ns
+            self._drop("namespace", doc=doc)
+            return None
+        if page.find("redirect") is not None:
+            meta["redirect"] = page.find("redirect").get("title")
+            self._drop("redirect", doc=doc)
+            return None
+        if self._disambig is not None and self._disambig.search(wikitext):
+            self._drop("disambiguation", doc=doc)
+            return None
+        self.stat_update("total", "forwarded")
         self.update_doc_stats(doc)
         return doc

@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import re
 
-from datatrove.data import DocumentsPipeline
-from datatrove.pipeline.base import PipelineStep
+from datatrove.data import Document
+from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from twbert.pipeline.references import ReferenceHeadings
 
@@ -410,22 +410,26 @@ def normalise_whitespace(text: str) -> str:
     return _BLANKS.sub("\n\n", text).strip()
 
 
-class WikitextCleaner(PipelineStep):
+class WikitextCleaner(BaseFilter):
     """Render wiki documents' wikitext as Taiwan-form plain text (module docstring); others pass through.
+
+    A page that renders to nothing (only templates, tables, references) is dropped as `empty`, one
+    the parser fails on as `unparseable`; the exclusion writer keeps its wikitext.
 
     Args:
         reference_headings: section headings dropped with their subsections (default: references.py's list).
         extra_inline_templates: more inline templates, name → parameter(s) whose text is kept.
         keep_headings: keep heading text as its own paragraph (default: a heading is only a paragraph break).
         opencc_config: OpenCC conversion applied outside conversion markup.
+        exclusion_writer: keeps dropped pages (pipeline/removed.py).
     """
 
     name = "🧹 wikitext → text"
     type = "✂️ - FORMAT"
 
     def __init__(self, reference_headings: list[str] | None = None, extra_inline_templates: dict | None = None,
-                 keep_headings: bool = False, opencc_config: str = "s2twp"):
-        super().__init__()
+                 keep_headings: bool = False, opencc_config: str = "s2twp", exclusion_writer=None):
+        super().__init__(exclusion_writer)
         self.kwargs = dict(reference_headings=reference_headings, extra_inline_templates=extra_inline_templates,
                            keep_headings=keep_headings, opencc_config=opencc_config)
         self._wikitext = None
@@ -440,30 +444,21 @@ class WikitextCleaner(PipelineStep):
     def __getstate__(self):
         return {**self.__dict__, "_wikitext": None}
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        for doc in data:
-            self.stat_update("total")
-            if doc.metadata.get("source") != "wiki":
-                self.stat_update("forwarded")
-                yield doc
-                continue
-            w = self.wikitext
-            w.counts = {}
-            with self.track_time():
-                try:
-                    text = w.render(doc.text)
-                except Exception as e:  # mwparserfromhell is robust, but one odd page must not stop a dump
-                    from datatrove.utils.logging import logger
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if doc.metadata.get("source") != "wiki":
+            return True
+        w = self.wikitext
+        w.counts = {}
+        try:
+            text = w.render(doc.text)
+        except Exception as e:  # mwparserfromhell is robust, but one odd page must not stop a dump
+            from datatrove.utils.logging import logger
 
-                    logger.warning(f"wikitext of {doc.metadata.get('title')!r} ({doc.id}) could not be rendered: {e!r}")
-                    self.stat_update("dropped", "dropped_unparseable")
-                    continue
-            for k, v in w.counts.items():
-                self.stat_update(k, value=v)
-            if not text:
-                self.stat_update("dropped", "dropped_empty")
-                continue
-            doc.text = text
-            self.stat_update("forwarded")
-            self.update_doc_stats(doc)
-            yield doc
+            logger.warning(f"wikitext of {doc.metadata.get('title')!r} ({doc.id}) could not be rendered: {e!r}")
+            return False, "unparseable"
+        for k, v in w.counts.items():
+            self.stat_update(k, value=v)
+        if not text:
+            return False, "empty"
+        doc.text = text
+        return True

@@ -147,3 +147,67 @@ def test_limit_stops_without_counting_unread_pages(tmp_path):
     assert len(list(reader.run())) == 7
     s = stats_of(reader)
     assert s["total"] == s["forwarded"] == 7
+
+
+def _multistream_without_index(tmp_path, n_pages: int):
+    """A multistream dump and its stream offsets, the index deleted (as when only the dump was copied)."""
+    pages = filler_pages(n_pages)
+    dump, index = write_wiki_dump(tmp_path / "in" / "n-pages-articles-multistream.xml.bz2", pages)
+    offsets = sorted({int(line.split(":")[0]) for line in bz2.decompress(index.read_bytes()).decode().splitlines()})
+    index.unlink()
+    return pages, dump, offsets
+
+
+@pytest.fixture
+def log():
+    """What the reader logs (loguru, which pytest's capture does not see)."""
+    from loguru import logger
+
+    lines: list[str] = []
+    handler = logger.add(lines.append, format="{message}")
+    yield lines
+    logger.remove(handler)
+
+
+def test_garbage_in_one_stream_resumes_at_the_next_stream_without_index(tmp_path, log):
+    pages, dump, offsets = _multistream_without_index(tmp_path, 250)  # streams of 100, 100, 50 pages
+    data = bytearray(dump.read_bytes())
+    garbage_at = offsets[1] + 60
+    data[garbage_at : garbage_at + 300] = bytes((i * 37 + 11) % 251 for i in range(300))
+    dump.write_bytes(bytes(data))
+    reader = WikiDumpReader(str(dump))
+    docs = list(reader.run())
+    # The intact streams after the bad one are read again.
+    assert [d.metadata["page_id"] for d in docs] == [p["id"] for p in pages[:100] + pages[200:]]
+    s = stats_of(reader)
+    # The lost stream counts as many pages as the file's fullest intact stream: 100, not 1.
+    assert s["dropped_corrupt_stream"] == 100 and s["total"] == 250
+    assert s["total"] == s["forwarded"] + s["dropped"]
+    assert s["streams_lost"] == 1
+    text = "".join(log)
+    assert f"byte {offsets[1]}" in text and f"byte {offsets[2]}" in text
+
+
+def test_truncated_dump_without_index_counts_its_lost_stream(tmp_path, log):
+    pages, dump, offsets = _multistream_without_index(tmp_path, 250)
+    dump.write_bytes(dump.read_bytes()[: offsets[1] + 200])  # second stream cut short, third gone
+    reader = WikiDumpReader(str(dump))
+    docs = list(reader.run())
+    assert [d.metadata["page_id"] for d in docs] == [p["id"] for p in pages[:100]]
+    s = stats_of(reader)
+    assert s["dropped_truncated"] == 100 and s["total"] == s["forwarded"] + s["dropped"] == 200
+    assert f"byte {offsets[1]}" in "".join(log)
+
+
+def test_garbage_in_one_indexed_stream_costs_only_its_pages(tmp_path):
+    pages = filler_pages(250)
+    dump, index = write_wiki_dump(tmp_path / "in" / "g-pages-articles-multistream.xml.bz2", pages)
+    offsets = sorted({int(line.split(":")[0]) for line in bz2.decompress(index.read_bytes()).decode().splitlines()})
+    data = bytearray(dump.read_bytes())
+    data[offsets[1] + 60 : offsets[1] + 360] = bytes((i * 37 + 11) % 251 for i in range(300))
+    dump.write_bytes(bytes(data))
+    docs, steps, _ = run(tmp_path, str(dump), tasks=1)
+    assert sorted(d["metadata"]["page_id"] for d in docs) == [p["id"] for p in pages[:100] + pages[200:]]
+    s = steps[0]["stats"]
+    assert s["dropped_corrupt_stream"] == 100 and s["total"] == 250
+    assert_reconciles(steps)

@@ -84,6 +84,11 @@ def run(cfg: dict) -> dict:
         raise UsageError("no inputs: pass --wiki PATH and/or --fineweb PATH, or set inputs: in the config")
     out = Path(cfg["out"])
     out.mkdir(parents=True, exist_ok=True)
+    from twbert.pipeline import removed
+
+    if removed.enabled(cfg):
+        # There even when no step drops anything: an empty removed/ says so, a missing one does not.
+        removed.root(cfg).mkdir(exist_ok=True)
     stages = plan(cfg)
     logs = Path(cfg["executor"].get("logging_dir") or out / "logs")
     # Slurm jobs are submitted at once and chained through `depends`; local and Ray stages block,
