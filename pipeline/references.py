@@ -1,7 +1,9 @@
 """Reference-like headings, and stripping of trailing reference / link-list blocks from web text.
 
-Headings are compared after normalisation: NFKC, lower case, and every space, punctuation mark and
-symbol removed, so `== 參考 資料 ==`, `參考資料：` and `【參考資料】` all read `參考資料`. A heading
+Headings are compared after normalisation: NFKC, lower case, every space, punctuation mark and
+symbol removed, and the script folded to Simplified (OpenCC `t2s`), so `== 參考 資料 ==`,
+`參考資料：` and `【參考資料】` all read `参考资料`, and so do the mixed-script headings real zhwiki
+writes (`== 参見 ==`, `== 註釋及参考資料 ==`). A heading
 is reference-like when it is one listed term or several joined by 與/和/及/与/and
 (`注釋與參考文獻`, `參考資料和外部連結`).
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cache
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
@@ -53,10 +56,19 @@ DEFAULT_SOURCE_PREFIXES = [
 ]
 
 
+@cache
+def _t2s():
+    # Module-level, not on the steps: OpenCC handles do not pickle to datatrove's workers.
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
 def normalise(heading: str) -> str:
-    """NFKC, lower-cased, without spaces, punctuation or symbols."""
+    """NFKC, lower-cased, without spaces, punctuation or symbols, in Simplified script."""
     s = unicodedata.normalize("NFKC", heading).lower()
-    return "".join(c for c in s if unicodedata.category(c)[0] not in "PSZC")
+    s = "".join(c for c in s if unicodedata.category(c)[0] not in "PSZC")
+    return _t2s().convert(s) if s else s
 
 
 class ReferenceHeadings:
@@ -110,7 +122,10 @@ class WebReferenceStripper(BaseFilter):
         self.max_tail_fraction = max_tail_fraction
 
     def is_reference_line(self, line: str) -> bool:
-        return bool(_URL.search(line) or _CITATION.match(line) or self._credit.match(line))
+        if _URL.search(line) or _CITATION.match(line):
+            return True
+        # Prefixes are compared in folded script, like headings; a credit prefix is short.
+        return bool(self._credit.match(_t2s().convert(unicodedata.normalize("NFKC", line[:40]))))
 
     def _is_heading(self, line: str) -> bool:
         line = line.strip().rstrip(":：")

@@ -11,7 +11,7 @@ from datatrove.pipeline.writers import JsonlWriter
 
 from twbert.dumps import write_fineweb_parquet, write_wiki_dump
 from twbert.pipeline.fineweb import FineWebReader
-from twbert.pipeline.references import ReferenceHeadings
+from twbert.pipeline.references import ReferenceHeadings, WebReferenceStripper
 from twbert.pipeline.wiki import WikiDumpReader
 from twbert.pipeline.wikitext import Wikitext, WikitextCleaner, parse_rules
 
@@ -98,6 +98,18 @@ def test_reference_headings_normalisation():
     for h in ("歷史", "參考價值", "來源與發展", ""):
         assert h not in refs, h
     assert "附錄" in ReferenceHeadings(["附錄"]) and "參考資料" not in ReferenceHeadings(["附錄"])
+
+
+def test_mixed_script_reference_headings(w):
+    # Real zhwiki headings mix Simplified and Traditional forms in one heading.
+    refs = ReferenceHeadings()
+    for h in ("参見", "註釋及参考資料", "參考资料", "外部链結", "延伸閲讀"):
+        assert h in refs, h
+    assert "歷史沿革" not in refs and "参考價值" not in refs
+    text = "正文。\n== 参見 ==\n* [[化學]]\n== 註釋及参考資料 ==\n* ISBN 978-957-00-0000-0\n"
+    assert w.render(text) == "正文。"
+    cut = WebReferenceStripper().strip
+    assert cut("正文第一段。\n正文第二段。\n参見\n化學") == ("正文第一段。\n正文第二段。", 2)
 
 
 def test_headings_become_paragraph_breaks():
