@@ -320,6 +320,7 @@ class WikiDumpReader(PipelineStep):
         seen = 0  # pages cut from the current stream
         fullest = 0  # most pages an intact stream of this file held
         gaps: list[tuple[_Gap, int]] = []  # (gap, pages read from its stream before it)
+        recovered = 0  # pages read after a lost stream (resynchronised on the next one)
         where = f"{path} (stream at byte {expected.start})" if expected else path
         for chunk in chunks:
             if chunk is _END:
@@ -345,6 +346,7 @@ class WikiDumpReader(PipelineStep):
                 nxt = buf.find(b"<page>", s + 6, e if e >= 0 else len(buf))
                 if nxt >= 0:  # a page without its closing tag: drop it, resume at the next one
                     seen += 1
+                    recovered += bool(gaps)
                     self._drop("malformed", f"{where}: <page> at decompressed byte {base + s} has no </page>",
                                self._raw_doc(buf[s:nxt], where, base + s))
                     i = nxt
@@ -353,6 +355,7 @@ class WikiDumpReader(PipelineStep):
                     i = s
                     break
                 seen += 1
+                recovered += bool(gaps)
                 doc = self._page(buf[s : e + 7], where, base + s)
                 if doc is not None:
                     yield doc
@@ -366,6 +369,8 @@ class WikiDumpReader(PipelineStep):
                 self.stat_update(f"dropped_{gap.reason}", value=lost)
             known = "listed in the index" if expected and expected.pages else "estimated from the fullest intact stream"
             logger.error(f"{where}: {lost} page(s) lost ({gap.reason}; {read} read from that stream; {known})")
+        if recovered:
+            self.stat_update("pages_recovered", value=recovered)
         rest = buf[i:]
         if not gaps and b"<page>" in rest:
             self._drop("truncated", f"{where}: data ends inside a <page> at decompressed byte {base + i + rest.find(b'<page>')}")

@@ -19,7 +19,8 @@ KEPT = {101, 102, 106}  # ns 0, not a redirect, not a disambiguation page
 
 def run(tmp_path, paths, tasks=2, name="run"):
     out, logs = tmp_path / name / "out", tmp_path / name / "logs"
-    LocalPipelineExecutor([WikiDumpReader(paths), JsonlWriter(str(out))], tasks=tasks, workers=1, logging_dir=str(logs)).run()
+    reader = WikiDumpReader(paths, exclusion_writer=JsonlWriter(str(tmp_path / name / "removed")))
+    LocalPipelineExecutor([reader, JsonlWriter(str(out))], tasks=tasks, workers=1, logging_dir=str(logs)).run()
     return read_documents(out), stage_stats(logs), logs
 
 
@@ -39,6 +40,9 @@ def test_multistream_split_reads_every_page_once(tmp_path):
         reader = steps[0]["stats"]
         assert reader["total"] == len(pages)
         assert reader["dropped_redirect"] == 1 and reader["dropped_disambiguation"] == 1 and reader["dropped_namespace"] == 1
+        removed = read_documents(tmp_path / f"t{tasks}" / "removed")
+        assert {d["metadata"]["filter_reason"]: d["metadata"]["page_id"] for d in removed} == {
+            "redirect": 103, "disambiguation": 104, "namespace": 105}
         assert_reconciles(steps)
         # Each task decoded only its own streams: per-task stream counts partition the 5 streams.
         per_task = [json.loads(f.read_text())[0]["stats"].get("input_streams", 0) for f in sorted((logs / "stats").glob("*.json"))]
@@ -102,6 +106,11 @@ def test_malformed_pages_and_invalid_utf8_are_counted_drops(tmp_path, caplog):
     s = steps[0]["stats"]
     assert s["total"] == 7 and s["dropped_malformed"] == 3 and s["dropped_invalid_utf8"] == 1
     assert_reconciles(steps)
+    # The exclusion writer keeps each as its raw XML, with its position.
+    removed = read_documents(tmp_path / "run" / "removed")
+    assert sorted(d["metadata"]["filter_reason"] for d in removed) == ["invalid_utf8"] + ["malformed"] * 3
+    assert any("<title>未結束</title>" in d["text"] for d in removed)
+    assert all("bad.xml.bz2" in d["metadata"]["position"] for d in removed)
 
 
 def test_truncated_multistream_counts_lost_pages_and_continues(tmp_path):
@@ -183,7 +192,7 @@ def test_garbage_in_one_stream_resumes_at_the_next_stream_without_index(tmp_path
     # The lost stream counts as many pages as the file's fullest intact stream: 100, not 1.
     assert s["dropped_corrupt_stream"] == 100 and s["total"] == 250
     assert s["total"] == s["forwarded"] + s["dropped"]
-    assert s["streams_lost"] == 1
+    assert s["streams_lost"] == 1 and s["pages_recovered"] == 50
     text = "".join(log)
     assert f"byte {offsets[1]}" in text and f"byte {offsets[2]}" in text
 
