@@ -178,7 +178,9 @@ def log():
     logger.remove(handler)
 
 
-def test_garbage_in_one_stream_resumes_at_the_next_stream_without_index(tmp_path, log):
+@pytest.mark.parametrize("chunk", [wiki.CHUNK, 7])  # 7 bytes: headers straddle every read
+def test_garbage_in_one_stream_resumes_at_the_next_stream_without_index(tmp_path, log, monkeypatch, chunk):
+    monkeypatch.setattr(wiki, "CHUNK", chunk)
     pages, dump, offsets = _multistream_without_index(tmp_path, 250)  # streams of 100, 100, 50 pages
     data = bytearray(dump.read_bytes())
     garbage_at = offsets[1] + 60
