@@ -32,16 +32,13 @@ from functools import cache
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-# Traditional and Simplified forms of zhwiki's reference-section headings, plus the English ones
-# that turn up in both zhwiki and web text.
+# zhwiki's reference-section headings, plus the English ones that turn up in both zhwiki and web
+# text. Compared in folded script, so each is listed once: 參考資料 also matches 参考资料 and 参考資料.
 DEFAULT_REFERENCE_HEADINGS = [
-    "參考資料", "参考资料", "參考文獻", "参考文献", "參考來源", "参考来源", "參考", "参考", "參考書目", "参考书目",
-    "參考網址", "参考网址", "外部連結", "外部链接", "外部鏈接", "外部連接", "外部连接", "外部鏈結", "外部链结",
-    "延伸閱讀", "延伸阅读", "擴展閱讀", "扩展阅读", "擴充閱讀", "扩充阅读", "參見", "参见", "參看", "参看",
-    "另見", "另见", "相關條目", "相关条目", "相關項目", "相关项目", "相關連結", "相关链接", "相關鏈接",
-    "相關連接", "相关连接", "相關文章", "相关文章", "注釋", "注释", "註釋", "注解", "註解", "腳註", "脚注",
-    "註腳", "注脚", "附註", "附注", "資料來源", "资料来源", "來源", "来源", "書目", "书目", "文獻", "文献",
-    "引用", "引註", "引注", "出處", "出处",
+    "參考資料", "參考文獻", "參考來源", "參考", "參考書目", "參考網址", "外部連結", "外部鏈接", "外部連接", "外部鏈結",
+    "延伸閱讀", "擴展閱讀", "擴充閱讀", "參見", "參看", "另見", "相關條目", "相關項目", "相關連結", "相關鏈接",
+    "相關連接", "相關文章", "注釋", "注解", "腳註", "註腳", "附註", "資料來源", "來源", "書目", "文獻", "引用",
+    "引註", "出處",
     "references", "reference", "externallinks", "seealso", "notes", "furtherreading", "bibliography", "sources",
 ]
 
