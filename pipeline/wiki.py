@@ -9,11 +9,13 @@ reason, and reading carries on at the next `<page>`.
 Work is split across tasks by file and, for multistream dumps (which come with an
 `-index.txt.bz2` listing `offset:page_id:title`), by bz2 stream: every stream of every file goes in
 one list and each task takes a contiguous slice of it, seeks to its first byte and decodes only its
-own byte ranges. A dump without an index is one unit of work.
+own byte ranges. A dump without an index is one unit of work; a corrupt bz2 stream in it costs that
+stream only, as reading resumes at the next stream header.
 
 Stats (docs/architecture.md): `total` counts raw `<page>` elements, `forwarded` the documents
 yielded, and `dropped_<reason>` one of `namespace`, `redirect`, `disambiguation`, `malformed`,
-`invalid_utf8`, `truncated`.
+`invalid_utf8`, `truncated`, `corrupt_stream` (the last two in pages: from the index, else estimated
+from the file's fullest intact stream). Extras: `streams_lost`, `pages_recovered`.
 """
 
 from __future__ import annotations
