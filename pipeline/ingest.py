@@ -94,14 +94,17 @@ def cleaning(cfg: dict) -> list:
     from twbert.pipeline.references import WebReferenceStripper
     from twbert.pipeline.wikitext import WikitextCleaner
 
-    wiki, web, q, pii = cfg["wiki"], cfg["web"], cfg["quality"], cfg["pii"]
+    wiki, web, q, pii, conv = cfg["wiki"], cfg["web"], cfg["quality"], cfg["pii"], cfg["convert"]
     headings = reference_headings(cfg)
     steps = [
         WikitextCleaner(
             reference_headings=headings,
             extra_inline_templates=wiki["extra_inline_templates"],
             keep_headings=wiki["keep_headings"],
-            opencc_config=wiki["opencc"],
+            convert=conv["setting"],
+            phrases=conv["phrases"],
+            cgroups=conv["cgroups"],
+            dump_paths=cfg["inputs"].get("wiki") or [],
         ),
     ]
     if web["strip_references"]:
@@ -133,6 +136,10 @@ def cleaning(cfg: dict) -> list:
     from twbert.pipeline.variant import steps as variant_steps
 
     steps += variant_steps(cfg)
+    # Last, so that it measures web text after its conversion to tw_converted too.
+    from twbert.pipeline.artifacts import ArtifactFilter
+
+    steps.append(ArtifactFilter(max_per_10k=conv["artifacts"]["max_per_10k"], extra=conv["artifacts"]["extra"]))
     return steps
 
 
@@ -144,7 +151,7 @@ def writer(cfg: dict, out_dir: str | Path):
 
 
 def stages(cfg: dict, out_dir: str | Path) -> list:
-    """[Stage("ingest")]: readers → wikitext → web references → quality → PII → (variant) → JSONL in out_dir."""
+    """[Stage("ingest")]: readers → wikitext → web references → quality → PII → (variant) → artifacts → JSONL."""
     from twbert.stage import Stage
 
     pipeline = readers(cfg) + cleaning(cfg) + [writer(cfg, out_dir)]

@@ -394,4 +394,4 @@ def steps(cfg: dict) -> list:
         return []
     from twbert.pipeline.policy import VariantPolicy
 
-    return [VariantScorer.from_config(vcfg), VariantPolicy.from_config(vcfg)]
+    return [VariantScorer.from_config(vcfg), VariantPolicy.from_config(vcfg, cfg.get("convert"))]

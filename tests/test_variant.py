@@ -278,8 +278,11 @@ def test_classifier_cannot_put_mainland_terms_into_tw(features, vcfg):
 
 
 def test_conversion_to_taiwan_form():
-    assert to_taiwan(MAINLAND_IN_TRADITIONAL[0], "cn") == "這款手機的螢幕很清楚，下載影片也很快，網路訊號在地鐵上都不錯。"
-    assert to_taiwan(SIMPLIFIED[0], "cn") == "這款手機的螢幕很清楚，下載影片也很快，網路訊號在地鐵上都不錯。"
+    # The converter is the one `convert.setting` names (pipeline/convert.py), as for wiki text.
+    assert to_taiwan(MAINLAND_IN_TRADITIONAL[0], "cn", "s2twp") == "這款手機的螢幕很清楚，下載影片也很快，網路訊號在地鐵上都不錯。"
+    assert to_taiwan(SIMPLIFIED[0], "cn", "s2twp") == "這款手機的螢幕很清楚，下載影片也很快，網路訊號在地鐵上都不錯。"
+    # MediaWiki's zh-tw table (the default) converts characters and only the words it is sure of.
+    assert to_taiwan(SIMPLIFIED[1], "cn") == "我們公司的軟體團隊正在優化伺服器的內存占用，默認配置會在下個版本更新。"
     assert "說" in to_taiwan("他説得對", "hk")
     assert "户" not in to_taiwan("這個户口", "hk")
 
