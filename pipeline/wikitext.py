@@ -18,7 +18,9 @@
    a rule lists is replaced, in the text outside conversion markup, by the rule's zh-tw form
    (protected), leftmost-longest, *before* the converter (convert.py, MediaWiki's zh-tw tables by
    default) converts the rest. A page's own rules win over its groups' rules for the same string.
-   A unidirectional `X=>zh-tw:Y` rule maps only X.
+   A bidirectional rule also maps its forms' converted spellings (`zh-cn:能级;zh-tw:能階` catches
+   能級 too: editors write in either script), which MediaWiki does not. A unidirectional
+   `X=>zh-tw:Y` rule maps only X.
 3. **Markup** (mwparserfromhell): links keep their text; files/images, categories and interlanguage
    links go; `<ref>`, `<references>`, tables, galleries, math and code go; every template goes
    (infoboxes, navboxes, citations, …) except the inline ones that carry running text
@@ -197,7 +199,13 @@ class Wikitext:
         if bidi:
             shown = self._choose(bidi)
             if shown is not None:
-                pairs.update((val.strip(), shown) for _, _, val in bidi if val.strip())
+                for _, _, val in bidi:
+                    if val.strip():
+                        pairs[val.strip()] = shown
+                # Editors write in either script: a rule listing 能级 also catches 能級, the spelling
+                # the converter would give it, which MediaWiki's exact-match table would leave alone.
+                for _, _, val in bidi:
+                    pairs.setdefault(self.converter.convert(val.strip()), shown)
         for src in dict.fromkeys(p[0].strip() for p in pieces if p[0] is not None):
             target = self._choose([p for p in pieces if p[0] is not None and p[0].strip() == src], unidirectional=True)
             if target is not None and src:

@@ -243,3 +243,12 @@ def test_build_config_wires_one_setting_and_tags_documents(tmp_path):
     assert len(docs) == 2 and all(METADATA_KEY in d["metadata"] for d in docs)
     wiki = next(d for d in docs if d["metadata"]["source"] == "wiki")
     assert wiki["text"].startswith("研究對象是軟體。") and wiki["metadata"][METADATA_KEY] == 0.0
+
+
+def test_rules_catch_their_forms_in_either_script():
+    # The page lists the Simplified form; an editor typed its Traditional spelling elsewhere.
+    w = Wikitext()
+    assert w.render("-{H|zh-cn:能级;zh-tw:能階;}-能级與能級") == "能階與能階"
+    assert Wikitext(groups={"Phys": ["zh-cn:纠缠; zh-tw:纏結;"]}).render("{{NoteTA|G1=Phys}}量子糾纏") == "量子纏結"
+    # Unidirectional rules stay exact.
+    assert w.render("-{H|巴士=>zh-tw:公車;}-巴士與公交") == "公車與公交"
