@@ -142,6 +142,8 @@ def main(argv=None) -> None:
                     "with each setting; artifacts and agreement with the original")
     ap.add_argument("--prose", nargs="*", default=[], help="more plain Simplified text files, converted with each setting")
     ap.add_argument("--max-chars", type=int, default=400_000, help="characters read from each --prose/--roundtrip file")
+    ap.add_argument("--generated", type=int, default=0,
+                    help="with --baseline: also time N of bench_ingest.py's generated zhwiki pages (3 paragraphs each)")
     ap.add_argument("--extract-cgroups", nargs=2, metavar=("SRC_DIR", "OUT_JSON"))
     ap.add_argument("--revision", default="unknown", help="with --extract-cgroups: what the extract was taken from")
     args = ap.parse_args(argv)
@@ -248,6 +250,20 @@ def main(argv=None) -> None:
     if old is not None:
         line += f"; today's code (s2twp) {t_old:.2f} CPU s, {n / t_old:.1f} pages/s per core; ratio new/old {t_new / t_old:.2f}"
     print(line + f"  ({len(wiki_pages)} pages x {args.reps}, best of 3)")
+    if args.generated and old is not None:
+        import random
+
+        sys.path.insert(0, str(Path(__file__).parent))
+        import bench_ingest
+
+        rng, paras = random.Random(0), bench_ingest.paragraphs()
+        gen = [bench_ingest.wikitext(i, rng.sample(paras, 3), rng) for i in range(args.generated)]
+        t_new = t_old = float("inf")
+        for _ in range(3):
+            t_new = min(t_new, cpu(new.render, gen, 1))
+            t_old = min(t_old, cpu(old.render, gen, 1))
+        print(f"speed, generated pages: new {len(gen) / t_new:.1f} pages/s per core ({t_new:.2f} CPU s); "
+              f"today's {len(gen) / t_old:.1f} ({t_old:.2f} CPU s); ratio new/old {t_new / t_old:.2f}")
 
     # zhconv-rs's wikitext mode on the same pages, markup stripped with conversion switched off.
     plain = Wikitext()
