@@ -132,6 +132,30 @@ def cpu(fn, pages, reps: int) -> float:
     return time.process_time() - t
 
 
+def variant_evidence(mainland: Path, taiwan: Path) -> None:
+    from twbert.config import defaults
+    from twbert.pipeline.artifacts import ArtifactDetector
+    from twbert.pipeline.policy import decide
+    from twbert.pipeline.variant import VariantFeatures, converter
+
+    vcfg = defaults("build")["variant"]
+    terms = vcfg["terms"]
+    feats = VariantFeatures(tuple(terms["mainland_extra"]), tuple(terms["mainland_ignore"]), tuple(terms["hk_extra"]))
+    det = ArtifactDetector()
+
+    def contexts(path):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return list(dict.fromkeys(p["context"] for a in data["data"] for p in a["paragraphs"]))
+
+    cn = contexts(mainland)
+    sets = [(f"Taiwan {taiwan.name} as written", contexts(taiwan))]
+    sets += [(f"Mainland {mainland.name} via {c}", [converter(c).convert(t) for t in cn]) for c in ("s2t", "s2tw", "s2twp")]
+    for name, texts in sets:
+        in_tw = [t for t in texts if decide(feats(t), vcfg["policy"])[1] == "tw"]
+        print(f"{name}: {sum(det.count(t) > 0 for t in texts)}/{len(texts)} paragraphs with an artifact; "
+              f"{len(in_tw)} reach `tw`, {sum(det.count(t) > 0 for t in in_tw)} of them with an artifact")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("pages", nargs="?", help="folder holding the files listed in benchmarks/convert_sources.tsv")
@@ -144,14 +168,20 @@ def main(argv=None) -> None:
     ap.add_argument("--max-chars", type=int, default=400_000, help="characters read from each --prose/--roundtrip file")
     ap.add_argument("--generated", type=int, default=0,
                     help="with --baseline: also time N of bench_ingest.py's generated zhwiki pages (3 paragraphs each)")
+    ap.add_argument("--variant-evidence", nargs=2, metavar=("MAINLAND_JSON", "TAIWAN_JSON"),
+                    help="SQuAD-style JSON files (CMRC 2018 dev, DRCD test): how often Mainland paragraphs converted "
+                    "with s2t/s2tw/s2twp that the variant rules still call `tw` carry an artifact, and Taiwan ones do")
     ap.add_argument("--extract-cgroups", nargs=2, metavar=("SRC_DIR", "OUT_JSON"))
     ap.add_argument("--revision", default="unknown", help="with --extract-cgroups: what the extract was taken from")
     args = ap.parse_args(argv)
     if args.extract_cgroups:
         extract_cgroups(Path(args.extract_cgroups[0]), Path(args.extract_cgroups[1]), args.revision)
         return
+    if args.variant_evidence:
+        variant_evidence(*map(Path, args.variant_evidence))
+        return
     if not args.pages:
-        ap.error("give PAGES_DIR (or --extract-cgroups)")
+        ap.error("give PAGES_DIR (or --extract-cgroups / --variant-evidence)")
 
     import zhconv_rs
 
