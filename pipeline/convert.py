@@ -72,6 +72,8 @@ class Converter:
 
     def __init__(self, setting: str = MEDIAWIKI, phrases=None):
         self.setting = setting
+        if phrases and setting != MEDIAWIKI_PHRASES:
+            raise UsageError(f"convert.phrases: only `mediawiki+phrases` uses a phrase list; the setting is {setting!r}")
         if setting in (MEDIAWIKI, MEDIAWIKI_PHRASES):
             import zhconv_rs
 

@@ -56,6 +56,8 @@ def test_phrases_extend_by_config_and_reject_malformed_entries():
         Converter("mediawiki+phrases", ["只有一個詞"])
     with pytest.raises(UsageError, match=r"convert.phrases\[0\]"):
         Converter("mediawiki+phrases", [["a"]])
+    with pytest.raises(UsageError, match="only `mediawiki\\+phrases`"):
+        Converter("s2twp", ["奶酪 起司"])
 
 
 def test_any_opencc_config_and_a_clear_error_for_unknown_settings():
