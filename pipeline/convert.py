@@ -10,8 +10,7 @@ Settings (config `convert.setting`):
   software text and match across word boundaries (研究对象 → 研究物件, 少数组织 → 少陣列織).
 
 Page rules (`-{H|…}-`, NoteTA) and conversion groups are not part of a setting: the wikitext
-renderer resolves them and hands `convert()` a rule table, applied before the base conversion with
-each result protected from it (`RuleTable`).
+renderer applies them first, with `RuleTable`, each result protected from the conversion that follows.
 """
 
 from __future__ import annotations
