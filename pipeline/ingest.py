@@ -95,6 +95,7 @@ def cleaning(cfg: dict) -> list:
     from twbert.pipeline.wikitext import WikitextCleaner
 
     wiki, web, q, pii, conv = cfg["wiki"], cfg["web"], cfg["quality"], cfg["pii"], cfg["convert"]
+    check_convert(conv)
     headings = reference_headings(cfg)
     steps = [
         WikitextCleaner(
@@ -141,6 +142,18 @@ def cleaning(cfg: dict) -> list:
 
     steps.append(ArtifactFilter(max_per_10k=conv["artifacts"]["max_per_10k"], extra=conv["artifacts"]["extra"]))
     return steps
+
+
+def check_convert(conv: dict) -> None:
+    """A bad `convert` section fails here, before any task starts, not inside every worker."""
+    from twbert.pipeline.artifacts import ArtifactDetector
+    from twbert.pipeline.cgroups import load_extract
+    from twbert.pipeline.convert import Converter
+
+    Converter(conv["setting"], conv["phrases"])
+    ArtifactDetector(conv["artifacts"]["extra"])
+    if conv["cgroups"] not in (None, "dump"):
+        load_extract(conv["cgroups"])
 
 
 def writer(cfg: dict, out_dir: str | Path):

@@ -254,3 +254,14 @@ def test_rules_catch_their_forms_in_either_script():
     assert Wikitext(groups={"Phys": ["zh-cn:纠缠; zh-tw:纏結;"]}).render("{{NoteTA|G1=Phys}}量子糾纏") == "量子纏結"
     # Unidirectional rules stay exact.
     assert w.render("-{H|巴士=>zh-tw:公車;}-巴士與公交") == "公車與公交"
+
+
+def test_a_bad_convert_section_fails_before_any_task(tmp_path):
+    from twbert.pipeline.ingest import cleaning
+
+    for key, value, match in (("setting", "s2twx", "s2twx"), ("phrases", ["x"], "convert.phrases"),
+                              ("cgroups", str(tmp_path / "none.json"), "not found")):
+        cfg = defaults("build")
+        cfg["convert"][key] = value
+        with pytest.raises(UsageError, match=match):
+            cleaning(cfg)
