@@ -98,14 +98,18 @@ def cleaning(cfg: dict) -> list:
     from twbert.pipeline.removed import exclusion_writer
     from twbert.pipeline.wikitext import WikitextCleaner
 
-    wiki, web, q, pii = cfg["wiki"], cfg["web"], cfg["quality"], cfg["pii"]
+    wiki, web, q, pii, conv = cfg["wiki"], cfg["web"], cfg["quality"], cfg["pii"], cfg["convert"]
+    check_convert(conv)
     headings = reference_headings(cfg)
     steps = [
         WikitextCleaner(
             reference_headings=headings,
             extra_inline_templates=wiki["extra_inline_templates"],
             keep_headings=wiki["keep_headings"],
-            opencc_config=wiki["opencc"],
+            convert=conv["setting"],
+            phrases=conv["phrases"],
+            cgroups=conv["cgroups"],
+            dump_paths=cfg["inputs"].get("wiki") or [],
             exclusion_writer=exclusion_writer(cfg, "ingest", WikitextCleaner.name),
         ),
     ]
@@ -141,7 +145,24 @@ def cleaning(cfg: dict) -> list:
     from twbert.pipeline.variant import steps as variant_steps
 
     steps += variant_steps(cfg, exclusion_writer(cfg, "ingest", VariantPolicy.name))
+    # Last, so that it measures web text after its conversion to tw_converted too.
+    from twbert.pipeline.artifacts import ArtifactFilter
+
+    steps.append(ArtifactFilter(max_per_10k=conv["artifacts"]["max_per_10k"], extra=conv["artifacts"]["extra"],
+                                exclusion_writer=exclusion_writer(cfg, "ingest", ArtifactFilter.name)))
     return steps
+
+
+def check_convert(conv: dict) -> None:
+    """A bad `convert` section fails here, before any task starts, not inside every worker."""
+    from twbert.pipeline.artifacts import ArtifactDetector
+    from twbert.pipeline.cgroups import load_extract
+    from twbert.pipeline.convert import Converter
+
+    Converter(conv["setting"], conv["phrases"])
+    ArtifactDetector(conv["artifacts"]["extra"])
+    if conv["cgroups"] not in (None, "dump"):
+        load_extract(conv["cgroups"])
 
 
 def writer(cfg: dict, out_dir: str | Path):
@@ -152,7 +173,7 @@ def writer(cfg: dict, out_dir: str | Path):
 
 
 def stages(cfg: dict, out_dir: str | Path) -> list:
-    """[Stage("ingest")]: readers → wikitext → web references → quality → PII → (variant) → JSONL in out_dir."""
+    """[Stage("ingest")]: readers → wikitext → web references → quality → PII → (variant) → artifacts → JSONL."""
     from twbert.stage import Stage
 
     pipeline = readers(cfg) + cleaning(cfg) + [writer(cfg, out_dir)]

@@ -2,7 +2,8 @@
 
 Tiers:
 - `tw`            written in Taiwan usage: kept as is, highest weight;
-- `tw_converted`  Mainland or HK text converted to Taiwan form with OpenCC (hk2s/t2s then s2twp),
+- `tw_converted`  Mainland or HK text converted to Taiwan form (OpenCC hk2s/t2s, then the
+                  `convert.setting` converter, MediaWiki's zh-tw tables by default),
                   `converted_from` records the original variant;
 - `other`         non-Taiwan text kept unconverted (variants not listed in `convert`);
 - `drop`          too little Han text, or a variant listed in `drop`: removed, counted by reason.
@@ -16,6 +17,8 @@ Traditional characters (軟件, 信息, 視頻, 網絡) out of the `tw` tier wha
 """
 
 from __future__ import annotations
+
+from functools import cache
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
@@ -86,14 +89,26 @@ def decide(meta: dict, rules: dict) -> tuple[str, str, str | None]:
     return variant, "other", why
 
 
-def to_taiwan(text: str, variant: str) -> str:
-    """Taiwan-form text: through Simplified (hk2s for HK forms, t2s otherwise), then s2twp.
+def to_taiwan(text: str, variant: str, setting: str = "mediawiki", phrases=()) -> str:
+    """Taiwan-form text: through Simplified (hk2s for HK forms, t2s otherwise), then the converter
+    setting (`convert.setting`, pipeline/convert.py: the one used for wiki text too).
 
-    Going through Simplified first lets s2twp's phrase tables apply to Traditional input too
-    (軟件 → 软件 → 軟體), which s2twp alone, expecting Simplified, would leave as 軟件.
+    Going through Simplified first lets the converter's phrase tables apply to Traditional input
+    too (軟件 → 软件 → 軟體), which a Simplified→Taiwan table alone would leave as 軟件.
     """
     simp = converter("hk2s" if variant == "hk" else "t2s").convert(text)
-    return converter("s2twp").convert(simp)
+    return _taiwan_converter(setting, tuple(map(_hashable, phrases or ()))).convert(simp)
+
+
+def _hashable(item):
+    return tuple(item) if isinstance(item, list) else item
+
+
+@cache
+def _taiwan_converter(setting: str, phrases: tuple):
+    from twbert.pipeline.convert import Converter
+
+    return Converter(setting, list(phrases))
 
 
 class VariantPolicy(BaseFilter):
@@ -110,8 +125,9 @@ class VariantPolicy(BaseFilter):
 
     name = "🀄 Variant policy"
 
-    def __init__(self, rules: dict | None = None, exclusion_writer=None):
+    def __init__(self, rules: dict | None = None, convert: str = "mediawiki", phrases=(), exclusion_writer=None):
         super().__init__(exclusion_writer)
+        self.convert, self.phrases = convert, list(phrases or ())
         rules = dict(rules or {})
         unknown = set(rules) - set(DEFAULTS)
         if unknown:
@@ -128,8 +144,10 @@ class VariantPolicy(BaseFilter):
             raise UsageError("variant.policy.weights: give exactly tw, tw_converted and other")
 
     @classmethod
-    def from_config(cls, vcfg: dict, exclusion_writer=None) -> VariantPolicy:
-        return cls(vcfg.get("policy") or {}, exclusion_writer)
+    def from_config(cls, vcfg: dict, ccfg: dict | None = None, exclusion_writer=None) -> VariantPolicy:
+        ccfg = ccfg or {}
+        return cls(vcfg.get("policy") or {}, convert=ccfg.get("setting", "mediawiki"), phrases=ccfg.get("phrases"),
+                   exclusion_writer=exclusion_writer)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         meta = doc.metadata
@@ -147,7 +165,7 @@ class VariantPolicy(BaseFilter):
             # the forms conversion markup pins (-{于}-爾班, -{R|软件}-). Converting again would undo
             # exactly those, so wiki pages are tiered but their text is left alone.
             if meta.get("source") != "wiki":
-                doc.text = to_taiwan(doc.text, variant)
+                doc.text = to_taiwan(doc.text, variant, self.convert, self.phrases)
             meta["converted_from"] = variant
             self.stat_update(f"converted_{variant}")
         meta["weight"] = float(self.weights[tier])

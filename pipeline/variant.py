@@ -394,4 +394,4 @@ def steps(cfg: dict, exclusion_writer=None) -> list:
         return []
     from twbert.pipeline.policy import VariantPolicy
 
-    return [VariantScorer.from_config(vcfg), VariantPolicy.from_config(vcfg, exclusion_writer)]
+    return [VariantScorer.from_config(vcfg), VariantPolicy.from_config(vcfg, cfg.get("convert"), exclusion_writer)]

@@ -4,19 +4,23 @@
 
 1. **Conversion markup** (`-{…}-`, innermost first) is resolved before parsing and each result is
    *protected*: replaced by one private-use character that nothing later (markup stripping, page
-   rules, OpenCC) can touch, and put back at the very end. So the variant the page author chose is
-   inserted verbatim (`-{于}-爾班` stays 于爾班; OpenCC alone would give 於爾班).
+   rules, the converter) can touch, and put back at the very end. So the variant the page author chose
+   is inserted verbatim (`-{于}-爾班` stays 于爾班; a converter alone would give 於爾班).
    - `-{zh-hans:…;zh-hant:…;zh-tw:…}-`: zh-tw, else zh-hant, else zh-hk, else zh-mo, else the first of
-     zh-hans / zh-cn / zh-sg / zh-my / zh converted with OpenCC s2twp.
+     zh-hans / zh-cn / zh-sg / zh-my / zh converted with the converter setting (convert.py).
    - `-{text}-`, `-{R|text}-`: the text, verbatim.
    - `-{H|rules}-`: a page-wide rule, displays nothing. `-{A|rules}-`: a page-wide rule that also
      displays its zh-tw form. `-{T|…}-`, `-{D|…}-`, `-{-|…}-`: display nothing.
    - `-{zh-hans;zh-hant|text}-` (variant flags): the text if zh-tw or zh-hant is listed, else nothing.
    - Variant codes are case-insensitive (`zh-TW:`), and `-{{`/`}}-` belong to templates, as in MediaWiki.
-2. **Page rules** (`-{H|…}-`, `-{A|…}-`, and the numbered parameters of `{{NoteTA}}`): every form a
-   rule lists is replaced, in the text outside conversion markup, by the rule's zh-tw form (protected),
-   *before* OpenCC s2twp converts the rest of the text. `NoteTA`'s `G1=` group tables are not applied.
-   A unidirectional `X=>zh-tw:Y` rule maps only X.
+2. **Page rules** (`-{H|…}-`, `-{A|…}-`, and the numbered parameters of `{{NoteTA}}`), then the
+   **conversion groups** NoteTA names (`G1=IT`: the `Module:CGroup/IT` rules, cgroups.py): every form
+   a rule lists is replaced, in the text outside conversion markup, by the rule's zh-tw form
+   (protected), leftmost-longest, *before* the converter (convert.py, MediaWiki's zh-tw tables by
+   default) converts the rest. A page's own rules win over its groups' rules for the same string.
+   A bidirectional rule also maps its forms' converted spellings (`zh-cn:能级;zh-tw:能階` catches
+   能級 too: editors write in either script), which MediaWiki does not. A unidirectional
+   `X=>zh-tw:Y` rule maps only X.
 3. **Markup** (mwparserfromhell): links keep their text; files/images, categories and interlanguage
    links go; `<ref>`, `<references>`, tables, galleries, math and code go; every template goes
    (infoboxes, navboxes, citations, …) except the inline ones that carry running text
@@ -35,9 +39,10 @@ import re
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
+from twbert.pipeline.convert import MEDIAWIKI, Converter, RuleTable
 from twbert.pipeline.references import ReferenceHeadings
 
-# Variants a zh-tw reader falls back to, in order; the simplified ones are converted with s2twp.
+# Variants a zh-tw reader falls back to, in order; the simplified ones go through the converter.
 VARIANT_PRIORITY = ("zh-tw", "zh-hant", "zh-hk", "zh-mo", "zh-hans", "zh-cn", "zh-sg", "zh-my", "zh")
 SIMPLIFIED = frozenset({"zh-hans", "zh-cn", "zh-sg", "zh-my", "zh"})
 TW_FLAGS = frozenset({"zh-tw", "zh-hant"})
@@ -102,6 +107,7 @@ _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 # <ref> bodies are mostly citation templates: cut them before parsing, the costliest part otherwise.
 _REF = re.compile(r"<ref\b[^>]*?/>|<ref\b[^>]*>.*?</ref\s*>", re.S | re.I)
 _NOTETA = re.compile(r"\{\{\s*(?:template:|模板:)?noteta\s*[|}]", re.I)
+_GROUP_PARAM = re.compile(r"^G\d+$", re.I)
 _MAGIC = re.compile(r"__[A-Z]+__")
 _FLAGS = re.compile(r"^\s*([A-Za-z\-;\s]*?)\s*\|(.*)$", re.S)
 # MediaWiki lower-cases variant codes: `zh-TW:` is `zh-tw:`.
@@ -140,13 +146,17 @@ def _template_name(t) -> str:
 
 
 class Wikitext:
-    """One configured wikitext renderer; `render(wikitext) -> text`. Holds an OpenCC converter."""
+    """One configured wikitext renderer; `render(wikitext) -> text`. Holds a converter (not picklable).
+
+    `groups` maps a conversion group's name (`IT`, as NoteTA's `G1=IT` names it) to its rule bodies
+    (`zh-cn:对象;zh-tw:物件;`), as cgroups.py reads them from the dump or a pinned extract.
+    """
 
     def __init__(self, reference_headings: list[str] | None = None, extra_inline_templates: dict | None = None,
-                 keep_headings: bool = False, opencc_config: str = "s2twp"):
-        import opencc
-
-        self.cc = opencc.OpenCC(opencc_config)
+                 keep_headings: bool = False, convert: str = MEDIAWIKI, phrases=None, groups: dict | None = None):
+        self.converter = Converter(convert, phrases)
+        self.groups = dict(groups or {})
+        self._group_tables: dict[tuple[str, ...], RuleTable] = {}
         self.refs = ReferenceHeadings(reference_headings)
         self.keep_headings = keep_headings
         table = dict(INLINE_TEMPLATES)
@@ -165,7 +175,7 @@ class Wikitext:
         for var in order:
             if var in by_var:
                 text = self._plain(by_var[var])
-                return self.cc.convert(text) if var in SIMPLIFIED else text
+                return self.converter.convert(text) if var in SIMPLIFIED else text
         return None
 
     def _plain(self, wikitext: str) -> str:
@@ -180,25 +190,50 @@ class Wikitext:
         self._protected.append(text)
         return chr(_PUA_FIRST + len(self._protected) - 1)
 
-    def _add_rules(self, body: str) -> str | None:
-        """Register the page-wide rules in `body`; returns the zh-tw form for display (for A|)."""
+    def _rule_targets(self, body: str) -> tuple[dict[str, str], str | None]:
+        """The rules in `body` as {form: zh-tw form}, and the zh-tw form an A| rule displays."""
         pieces = parse_rules(body)
         bidi = [p for p in pieces if p[0] is None]
+        pairs: dict[str, str] = {}
         shown = None
         if bidi:
-            target = self._choose(bidi)
-            if target is not None:
-                mark = self._protect(target)
+            shown = self._choose(bidi)
+            if shown is not None:
                 for _, _, val in bidi:
                     if val.strip():
-                        self._rules[val.strip()] = mark
-                shown = mark
+                        pairs[val.strip()] = shown
+                # Editors write in either script: a rule listing 能级 also catches 能級, the spelling
+                # the converter would give it, which MediaWiki's exact-match table would leave alone.
+                for _, _, val in bidi:
+                    pairs.setdefault(self.converter.convert(val.strip()), shown)
         for src in dict.fromkeys(p[0].strip() for p in pieces if p[0] is not None):
             target = self._choose([p for p in pieces if p[0] is not None and p[0].strip() == src], unidirectional=True)
             if target is not None and src:
-                self._rules[src] = self._protect(target)
+                pairs[src] = target
+        return pairs, shown
+
+    def _add_rules(self, body: str) -> str | None:
+        """Register the page-wide rules in `body`; returns the zh-tw form for display (for A|)."""
+        pairs, shown = self._rule_targets(body)
+        marks: dict[str, str] = {}
+        for src, target in pairs.items():
+            if target not in marks:
+                marks[target] = self._protect(target)
+            self._rules[src] = marks[target]
         self.counts["page_rules"] = self.counts.get("page_rules", 0) + 1
-        return shown
+        if shown is None:
+            return None
+        return marks.get(shown) or self._protect(shown)
+
+    def _group_table(self, names: tuple[str, ...]) -> RuleTable:
+        """The merged rules of the named groups (later groups win), built once per combination."""
+        if names not in self._group_tables:
+            pairs: dict[str, str] = {}
+            for name in names:
+                for body in self.groups[name]:
+                    pairs.update(self._rule_targets(body)[0])
+            self._group_tables[names] = RuleTable(pairs)
+        return self._group_tables[names]
 
     def _conversion(self, m: re.Match) -> str:
         body = m.group(1)
@@ -381,19 +416,31 @@ class Wikitext:
                 break
             text = new
         code = mwparserfromhell.parse(text)
+        groups = []
         for t in code.filter_templates(recursive=False) if _NOTETA.search(text) else ():
             if _template_name(t) == "noteta":
                 for p in t.params:
-                    if str(p.name).strip().isdigit() and str(p.value).strip():
-                        self._add_rules(str(p.value).strip())
+                    name, value = str(p.name).strip(), str(p.value).strip()
+                    if name.isdigit() and value:
+                        self._add_rules(value)
+                    elif _GROUP_PARAM.match(name) and value:
+                        groups.append(value)
         out = self._render(code, top=True)
         out, n = _LEFTOVER.subn("", out)
         if n:
             self.counts["markup_leftovers"] = self.counts.get("markup_leftovers", 0) + n
-        if self._rules:
-            alt = "|".join(re.escape(s) for s in sorted(self._rules, key=len, reverse=True))
-            out = re.sub(alt, lambda m: self._rules[m.group(0)], out)
-        return normalise_whitespace(self._expand(self.cc.convert(out)))
+        out = RuleTable(self._rules).apply(out, lambda mark: mark)
+        out = self._apply_groups(groups, out)
+        return normalise_whitespace(self._expand(self.converter.convert(out)))
+
+    def _apply_groups(self, names: list[str], text: str) -> str:
+        known = tuple(dict.fromkeys(n for n in names if n in self.groups))
+        if len(known) < len(names):
+            self.counts["unknown_groups"] = self.counts.get("unknown_groups", 0) + len(names) - len(known)
+        if not known:
+            return text
+        self.counts["groups_applied"] = self.counts.get("groups_applied", 0) + len(known)
+        return self._group_table(known).apply(text, self._protect)
 
     def _expand(self, text: str) -> str:
         """Put the protected spans back (they may nest)."""
@@ -420,7 +467,12 @@ class WikitextCleaner(BaseFilter):
         reference_headings: section headings dropped with their subsections (default: references.py's list).
         extra_inline_templates: more inline templates, name → parameter(s) whose text is kept.
         keep_headings: keep heading text as its own paragraph (default: a heading is only a paragraph break).
-        opencc_config: OpenCC conversion applied outside conversion markup.
+        convert: converter setting for text outside conversion markup (convert.py: mediawiki,
+            mediawiki+phrases, s2tw, s2twp or an OpenCC config).
+        phrases: extra Taiwan phrases for `mediawiki+phrases`.
+        cgroups: where conversion groups come from (cgroups.py): "dump" (the Module:CGroup pages of
+            `dump_paths`), a pinned extract (JSON path), or None (groups not applied).
+        dump_paths: the wiki dump inputs, for `cgroups: dump`.
         exclusion_writer: keeps dropped pages (pipeline/removed.py).
     """
 
@@ -428,17 +480,23 @@ class WikitextCleaner(BaseFilter):
     type = "✂️ - FORMAT"
 
     def __init__(self, reference_headings: list[str] | None = None, extra_inline_templates: dict | None = None,
-                 keep_headings: bool = False, opencc_config: str = "s2twp", exclusion_writer=None):
+                 keep_headings: bool = False, convert: str = MEDIAWIKI, phrases=None, cgroups: str | None = None,
+                 dump_paths=(), exclusion_writer=None):
         super().__init__(exclusion_writer)
         self.kwargs = dict(reference_headings=reference_headings, extra_inline_templates=extra_inline_templates,
-                           keep_headings=keep_headings, opencc_config=opencc_config)
+                           keep_headings=keep_headings, convert=convert, phrases=phrases)
+        self.cgroups, self.dump_paths = cgroups, list(dump_paths or ())
         self._wikitext = None
 
     @property
     def wikitext(self) -> Wikitext:
-        # Built in the worker: OpenCC handles do not pickle.
+        # Built in the worker: converter handles do not pickle.
         if self._wikitext is None:
-            self._wikitext = Wikitext(**self.kwargs)
+            from twbert.pipeline.cgroups import load_groups
+
+            groups = load_groups(self.cgroups, self.dump_paths)
+            self.stat_update("cgroups_loaded", value=len(groups))
+            self._wikitext = Wikitext(**self.kwargs, groups=groups)
         return self._wikitext
 
     def __getstate__(self):

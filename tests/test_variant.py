@@ -278,8 +278,11 @@ def test_classifier_cannot_put_mainland_terms_into_tw(features, vcfg):
 
 
 def test_conversion_to_taiwan_form():
-    assert to_taiwan(MAINLAND_IN_TRADITIONAL[0], "cn") == "這款手機的螢幕很清楚，下載影片也很快，網路訊號在地鐵上都不錯。"
-    assert to_taiwan(SIMPLIFIED[0], "cn") == "這款手機的螢幕很清楚，下載影片也很快，網路訊號在地鐵上都不錯。"
+    # The converter is the one `convert.setting` names (pipeline/convert.py), as for wiki text.
+    assert to_taiwan(MAINLAND_IN_TRADITIONAL[0], "cn", "s2twp") == "這款手機的螢幕很清楚，下載影片也很快，網路訊號在地鐵上都不錯。"
+    assert to_taiwan(SIMPLIFIED[0], "cn", "s2twp") == "這款手機的螢幕很清楚，下載影片也很快，網路訊號在地鐵上都不錯。"
+    # MediaWiki's zh-tw table (the default) converts characters and only the words it is sure of.
+    assert to_taiwan(SIMPLIFIED[1], "cn") == "我們公司的軟體團隊正在優化伺服器的內存占用，默認配置會在下個版本更新。"
     assert "說" in to_taiwan("他説得對", "hk")
     assert "户" not in to_taiwan("這個户口", "hk")
 
@@ -349,7 +352,8 @@ def test_steps_in_a_datatrove_pipeline(tmp_path):
             assert m["converted_from"] == m["variant"] != "tw" and m["weight"] == 0.3
     mainland = [by_id[f"d{i}"] for i in range(len(TAIWAN), len(TAIWAN) + len(MAINLAND_IN_TRADITIONAL))]
     assert all(d["metadata"]["tier"] == "tw_converted" for d in mainland)
-    assert "螢幕" in mainland[0]["text"] and "屏幕" not in mainland[0]["text"]
+    # Converted with `convert.setting` (MediaWiki's zh-tw table by default): 軟件 → 軟體, 服務器 → 伺服器.
+    assert "軟體" in mainland[1]["text"] and "軟件" not in mainland[1]["text"] and "伺服器" in mainland[1]["text"]
 
     stats = json.loads((tmp_path / "logs" / "stats.json").read_text())
     policy = next(s for s in stats if "policy" in s["name"].lower())["stats"]

@@ -26,7 +26,7 @@ def test_choice_prefers_zh_tw_then_hant_then_hk_then_converted_hans(w):
     assert w.render("-{zh-hans:信息;zh-hant:資訊;}-") == "資訊"
     assert w.render("-{zh-hans:网络;zh-hk:網絡;}-") == "網絡"
     assert w.render("-{zh-cn:网络;zh-mo:網絡（澳）;}-") == "網絡（澳）"
-    assert w.render("-{zh-hans:鼠标;}-") == "滑鼠"  # only Simplified: converted with s2twp
+    assert w.render("-{zh-hans:鼠标;}-") == "滑鼠"  # only Simplified: converted (MediaWiki zh-tw)
 
 
 def test_chosen_variant_is_never_reconverted(w):
@@ -36,11 +36,11 @@ def test_chosen_variant_is_never_reconverted(w):
     assert w.render("-{zh-hans:于;zh-tw:于}-是") == "于是"
 
 
-def test_page_rules_apply_before_opencc(w):
-    text = "-{H|zh-hans:悉尼;zh-tw:雪梨;zh-hk:悉尼;}-我在悉尼。"
-    assert w.render(text) == "我在雪梨。"
-    # Without the rule OpenCC keeps 悉尼 (it is also Traditional).
-    assert w.render("我在悉尼。") == "我在悉尼。"
+def test_page_rules_apply_before_the_converter(w):
+    text = "-{H|zh-hans:博客;zh-tw:部落格;zh-hk:網誌;}-我寫博客。"
+    assert w.render(text) == "我寫部落格。"
+    # Without the rule MediaWiki's zh-tw table keeps 博客.
+    assert w.render("我寫博客。") == "我寫博客。"
     noteta = "{{NoteTA|G1=IT|1=zh-hans:打印机;zh-tw:印表機;|2=zh-cn:寿司;zh-tw:壽司飯;}}\n打印机和寿司。"
     assert w.render(noteta) == "印表機和壽司飯。"
     assert w.render("-{A|zh-hans:原子笔;zh-tw:原子筆;}-，又名原子笔") == "原子筆，又名原子筆"
