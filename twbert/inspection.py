@@ -291,56 +291,27 @@ def dedup_section(run: Path, stats: dict | None, funnel: dict, scan: dict | None
 
 
 # --- shards ----------------------------------------------------------------------------------------
-def _shard_bytes(ds_dir: Path, shard: dict) -> bytes:
-    from streaming.base.compression import decompress
-
-    raw = ds_dir / shard["raw_data"]["basename"]
-    if raw.is_file():
-        return raw.read_bytes()
-    z = shard.get("zip_data")
-    if not z or not (ds_dir / z["basename"]).is_file():
-        raise UsageError(f"{ds_dir}: shard {shard['raw_data']['basename']} is missing (neither it nor its "
-                         f"compressed copy exists); rebuild the shards")
-    return decompress(shard["compression"], (ds_dir / z["basename"]).read_bytes())
-
-
-def iter_chunks(ds_dir: Path):
-    """Every sample of one MDS dataset, decoded by streaming's MDSReader, in index order."""
-    from streaming.base.format import reader_from_json
-
-    index = json.loads((ds_dir / "index.json").read_text(encoding="utf-8"))
-    for shard in index["shards"]:
-        reader = reader_from_json(str(ds_dir), None, shard)
-        data = _shard_bytes(ds_dir, shard)
-        n = int(np.frombuffer(data, np.uint32, count=1)[0])
-        if n != shard["samples"]:
-            raise UsageError(f"{ds_dir}/{shard['raw_data']['basename']}: holds {n} samples, index.json says {shard['samples']}")
-        offsets = np.frombuffer(data, np.uint32, count=n + 1, offset=4)
-        for a, b in zip(offsets[:-1], offsets[1:]):
-            yield reader.decode_sample(data[a:b])
-
-
 def shards_section(run: Path, funnel: dict, wanted: set[str], checks: list) -> tuple[dict, dict]:
     """Counts from the shards themselves; returns (section, {doc_id: first chunk}) for the sampled docs."""
     from tqdm import tqdm
 
-    from twbert.shards.writer import histogram_edges
+    from twbert.shards import format as shards_format
 
     root = run / "shards"
-    indexes = sorted(root.glob("*/index.json"))
+    indexes = sorted(root.glob(f"*/{shards_format.INDEX_FILE}"))
     if not indexes:
         return {"present": False}, {}
-    meta_file = root / "meta.json"
-    meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else None
+    meta_file = root / shards_format.META_FILE
+    meta = shards_format.read_meta(root)
     max_len = int(meta["max_len"]) if meta else max(PHASES)
-    edges = histogram_edges(max_len - 2)
+    edges = shards_format.histogram_edges(max_len - 2)
     datasets, found = {}, {}
     lengths = Lengths()
     word_ok = True
     for index in tqdm(indexes, desc="shards", unit="dataset", leave=False):
         name = index.parent.name
         d = datasets[name] = {"documents": 0, "chunks": 0, "tokens": 0}
-        for c in iter_chunks(index.parent):
+        for c in shards_format.iter_samples(index.parent):
             ids = c["input_ids"]
             n = len(ids)
             lengths.add(n)
@@ -396,7 +367,7 @@ def shards_section(run: Path, funnel: dict, wanted: set[str], checks: list) -> t
 def _masker(run: Path, seed: int):
     """The trainer's masker for this run's tokenizer and the default masking config; (masker, rate, max_len)."""
     from twbert.config import defaults
-    from twbert.training.dataset import read_tokenizer_info
+    from twbert.shards.format import read_tokenizer_info
     from twbert.training.masking import Masker, MaskingConfig
 
     data = defaults("train")["data"]
