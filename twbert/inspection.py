@@ -125,25 +125,23 @@ def _documents_dir(run: Path) -> Path | None:
 
 
 # --- funnel ----------------------------------------------------------------------------------------
-def _is_sink(r: dict) -> bool:
-    """A writer at the end of a stage: it counts what it wrote as `total` (older stats.json: kept 0)."""
-    return "WRITER" in r["step"] and r["kept"] in (0, r["read"]) and set(r.get("dropped", {})) <= {"UNEXPLAINED"}
-
-
 def funnel_section(stats: dict | None, checks: list) -> dict:
+    from twbert.pipeline.funnel import from_stats, reconciles
+
     if stats is None:
         return {"present": False}
     rows = []
-    for r in stats.get("funnel", []):
+    for r in from_stats(stats):
         dropped = {k: int(v) for k, v in r.get("dropped", {}).items()}
-        sink = _is_sink(r)
+        # a writer at the end of a stage counts what it wrote as `total`: kept == read (older stats.json: 0)
+        sink = "WRITER" in r["step"] and r["kept"] in (0, r["read"]) and set(dropped) <= {"UNEXPLAINED"}
         if sink:
             dropped.pop("UNEXPLAINED", None)
-        n_dropped = sum(dropped.values())
-        ok = sink or (r["kept"] + n_dropped == r["read"] and "UNEXPLAINED" not in dropped)
-        rows.append({"stage": r["stage"], "step": r["step"], "read": int(r["read"]), "kept": int(r["read"] if sink else r["kept"]),
-                     "dropped_total": n_dropped, "dropped": dropped, "sink": sink,
-                     "stats": {k: _value(v) for k, v in r.get("stats", {}).items()}, "reconciles": ok})
+        row = {"stage": r["stage"], "step": r["step"], "read": int(r["read"]), "kept": int(r["read"] if sink else r["kept"]),
+               "dropped_total": sum(dropped.values()), "dropped": dropped, "sink": sink,
+               "stats": {k: _value(v) for k, v in r.get("stats", {}).items()}}
+        row["reconciles"] = reconciles(row)
+        rows.append(row)
     bad = [f"{r['stage']}/{r['step']}" for r in rows if not r["reconciles"]]
     _check(checks, "funnel: kept + dropped == read at every step", not bad,
            f"{len(rows)} steps" + (f"; off at {', '.join(bad)}" if bad else ""))
