@@ -28,12 +28,18 @@ class ToyQuality(BaseFilter):
 
 
 class ToyLength(BaseFilter):
-    """Drops documents longer than 30 characters, without a reason (datatrove allows it)."""
+    """Drops documents longer than 30 characters, as `reason` (None: without one, which datatrove allows)."""
 
     name = "📏 toy length"
 
+    def __init__(self, reason: str | None, exclusion_writer=None):
+        super().__init__(exclusion_writer)
+        self.reason = reason
+
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        return len(doc.text) <= 30
+        if len(doc.text) <= 30:
+            return True
+        return (False, self.reason) if self.reason else False
 
 
 def texts(n: int) -> list[str]:
@@ -45,7 +51,7 @@ def texts(n: int) -> list[str]:
     return out
 
 
-def make_run(root: Path, n: int = 80, tasks: int = 2, removed: bool = True) -> dict:
+def make_run(root: Path, n: int = 80, tasks: int = 2, removed: bool = True, length_reason: str | None = "too_long") -> dict:
     """Run the toy ingest stage into `root` (a run directory); returns what it should have dropped."""
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.readers import JsonlReader
@@ -68,7 +74,7 @@ def make_run(root: Path, n: int = 80, tasks: int = 2, removed: bool = True) -> d
         pipeline=[
             JsonlReader(str(inputs)),
             ToyQuality(exclusion_writer=exclusions("toy_quality")),
-            ToyLength(exclusion_writer=exclusions("toy_length")),
+            ToyLength(length_reason, exclusion_writer=exclusions("toy_length")),
             JsonlWriter(str(root / "documents")),
         ],
         tasks=tasks, workers=1, logging_dir=str(root / "logs" / "ingest"),

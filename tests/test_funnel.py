@@ -12,7 +12,7 @@ from twbert.pipeline import funnel
 
 @pytest.mark.parametrize("tasks", [1, 2])
 def test_funnel_sums_tasks_and_accounts_for_every_document(tmp_path, tasks):
-    want = make_run(tmp_path, n=60, tasks=tasks)
+    want = make_run(tmp_path, n=60, tasks=tasks, length_reason=None)
     stats = json.loads((tmp_path / "stats.json").read_text(encoding="utf-8"))
     rows = {r["step"]: r for r in stats["funnel"]}
     q, length = rows["toy quality"], rows["toy length"]

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from twbert import inspection, report
+    from twbert import inspection
     from twbert.errors import UsageError
 
     if args.samples < 0 or args.dup_sample < 0:
@@ -72,16 +72,14 @@ def run(args: argparse.Namespace) -> int:
         b = inspection.inspect_run(args.against, samples=args.samples, seed=args.seed, dup_sample=args.dup_sample)
         cmp = inspection.compare(a, b)
     if not args.quiet:
-        report.print_report(a, console)
-        if cmp is not None:
-            report.print_comparison(cmp, console)
+        inspection.print_report(a, console, cmp)
     if args.json:
         out = {"a": a, "b": b, "differences": cmp["differences"], "same": cmp["same"]} if cmp is not None else a
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if args.html:
         Path(args.html).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.html).write_text(report.render_html(a, cmp, b), encoding="utf-8")
+        Path(args.html).write_text(inspection.render_html(a, cmp, b), encoding="utf-8")
     console.print(summary_line(a), soft_wrap=True)  # one unbroken line, for logs and scripts
     if b is not None:
         console.print(summary_line(b), soft_wrap=True)

@@ -1,13 +1,15 @@
-"""The numbers behind `twbert inspect`: one JSON-ready dict per run directory, and the differences of two.
+"""The numbers of `twbert inspect`: one JSON-ready dict per run directory, and the differences of two.
 
 `inspect_run(RUN)` reads what the build left (docs/architecture.md) and nothing else:
 
 - `RUN/stats.json`: the funnel (read / kept / dropped by reason per step) and the per-stage stats;
+- `RUN/removed/`: the documents each step dropped, counted per reason and checked against the funnel
+  (removed.py);
 - `RUN/documents/`: one pass over the kept documents for the source / variant / tier mix, conversions,
   domains, duplicate-cluster sizes, lengths in characters and a seeded sample of documents;
 - `RUN/work/ingest/` (the pre-dedup documents) and `RUN/documents/`: the near-duplicate rate, estimated on
   a seeded sample with the dedup stage's own MinHash (`twbert.pipeline.dedup_index.estimate_duplicate_rate`);
-- `RUN/shards/`: every MDS shard decoded with streaming's own reader, so tokens and chunks are counted in
+- `RUN/shards/`: every MDS shard verified and decoded through `twbert.shards.format`, so tokens and chunks are counted in
   the shards themselves and checked against `shards/meta.json` and the shards stage's stats;
 - the sampled documents' first chunks, masked with the trainer's masker (`twbert.training.masking`) as a
   preview of what the model is asked to predict.
@@ -28,6 +30,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from twbert.errors import UsageError
+from twbert.inspection.removed import removed_section
 
 FORMAT = "twbert-inspect/1"
 PHASES = (1024, 8192)  # training phases' max_len ([CLS] and [SEP] included): train.yaml data.max_len
@@ -469,6 +472,7 @@ def inspect_run(run: str | Path, samples: int = 3, seed: int = 0, dup_sample: in
         "present": {"stats": stats is not None, "documents": docs is not None, "shards": chunks_sec["present"],
                     "dedup": None, "variant": None},
         "funnel": funnel,
+        "removed": removed_section(run, funnel, samples, seed, checks),
         "sources": sources_section(scan, funnel, checks),
         "dedup": dedup_section(run, stats, funnel, scan, dup_sample, seed, checks),
         "lengths": lengths,
