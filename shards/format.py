@@ -217,24 +217,28 @@ def verify_shard(ds_dir: Path, shard: dict, missing_ok: bool = False) -> Path | 
     raw, z = shard["raw_data"], shard.get("zip_data")
     raw_path = ds_dir / raw["basename"]
     zip_path = ds_dir / z["basename"] if z else None
-    zip_problem = _file_problem(zip_path, z) if z else "missing"
+
+    def zip_problem() -> str:
+        return _file_problem(zip_path, z) if z else "missing"
+
     if raw_path.is_file():
         problem = _file_problem(raw_path, raw)
         if problem is None:
-            return raw_path
-        if zip_problem is None:
+            return raw_path  # what streaming reads; the compressed file is not read, so not checked
+        if zip_problem() is None:
             log.warning(f"{raw_path}: {problem}; removed, it is decompressed again from {zip_path.name}")
             raw_path.unlink()
             return zip_path
         raise UsageError(f"{raw_path}: shard {problem}; {_REBUILD}")
-    if zip_problem is None:
+    zp = zip_problem()
+    if zp is None:
         return zip_path
-    if zip_problem == "missing":
+    if zp == "missing":
         if missing_ok:
             return None
         names = raw_path.name + (f" nor {zip_path.name}" if zip_path else "")
         raise UsageError(f"{raw_path.parent}: shard file missing (neither {names} is there, index.json lists it); {_REBUILD}")
-    raise UsageError(f"{zip_path}: shard {zip_problem}; {_REBUILD}")
+    raise UsageError(f"{zip_path}: shard {zp}; {_REBUILD}")
 
 
 def verify_dataset(ds_dir: str | Path, missing_ok: bool = False, need: tuple[str, ...] = ("input_ids",)) -> dict:

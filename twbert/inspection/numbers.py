@@ -312,7 +312,7 @@ def shards_section(run: Path, funnel: dict, wanted: set[str], checks: list) -> t
     for index in tqdm(indexes, desc="shards", unit="dataset", leave=False):
         name = index.parent.name
         d = datasets[name] = {"documents": 0, "chunks": 0, "tokens": 0}
-        for c in shards_format.iter_samples(index.parent):
+        for c in shards_format.iter_samples(index.parent, need=("input_ids", "word_ids", "doc_id", "chunk_index")):
             ids = c["input_ids"]
             n = len(ids)
             lengths.add(n)
