@@ -186,14 +186,17 @@ def _file_problem(path: Path, info: dict) -> str | None:
     """Why `path` is not the file `info` (index.json's raw_data or zip_data) describes, or None."""
     if not path.is_file():
         return "missing"
-    size = path.stat().st_size
-    if info.get("bytes") is not None and size != info["bytes"]:
-        return f"{size:,} bytes where index.json records {info['bytes']:,} (truncated or overwritten)"
     want = (info.get("hashes") or {}).get(HASH)
-    if want is None:
-        return f"index.json records no {HASH} hash for it, so it cannot be verified"
-    if _xxh64(path) != want:
-        return f"its {HASH} hash differs from the one index.json records (corrupt)"
+    try:
+        size = path.stat().st_size
+        if info.get("bytes") is not None and size != info["bytes"]:
+            return f"{size:,} bytes where index.json records {info['bytes']:,} (truncated or overwritten)"
+        if want is None:
+            return f"index.json records no {HASH} hash for it, so it cannot be verified"
+        if _xxh64(path) != want:
+            return f"its {HASH} hash differs from the one index.json records (corrupt)"
+    except OSError as e:
+        return f"unreadable ({e.strerror or e})"
     return None
 
 
@@ -227,7 +230,7 @@ def verify_shard(ds_dir: Path, shard: dict, missing_ok: bool = False) -> Path | 
             return raw_path  # what streaming reads; the compressed file is not read, so not checked
         if zip_problem() is None:
             log.warning(f"{raw_path}: {problem}; removed, it is decompressed again from {zip_path.name}")
-            raw_path.unlink()
+            raw_path.unlink(missing_ok=True)  # another rank may have got there first
             return zip_path
         raise UsageError(f"{raw_path}: shard {problem}; {_REBUILD}")
     zp = zip_problem()

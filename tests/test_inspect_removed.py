@@ -47,6 +47,17 @@ def test_removed_counts_samples_and_check(run, tmp_path, capsys):
         assert (s["reason"] == "has_digit") == any(ch.isdigit() for ch in s["excerpt"])
         assert s["excerpt"] in out and s["excerpt"] in page and s["id"] in page
     assert "Removed documents" in out and "removed/ingest/toy_quality" in page
+    # one section model, two renderings: every section, table title and note is in both
+    from twbert.inspection import sections
+    from twbert.inspection.model import Note, Table
+
+    for sec in sections.build(r):
+        assert sec.title in out and sec.title in page
+        for b in sec.blocks:
+            if isinstance(b, Note) or (isinstance(b, Table) and b.title):
+                text = b.text if isinstance(b, Note) else b.title
+                assert " ".join(text.split()[:4]) in " ".join(out.split()), text
+                assert text.replace("'", "&#x27;") in page, text
     # the same seed draws the same documents, another seed others
     rc2, again, _ = inspect(root, tmp_path)
     assert again["removed"] == rm

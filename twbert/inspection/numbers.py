@@ -31,6 +31,7 @@ import numpy as np
 
 from twbert.errors import UsageError
 from twbert.inspection.removed import removed_section
+from twbert.shards.format import tokenizer_dir
 
 FORMAT = "twbert-inspect/1"
 PHASES = (1024, 8192)  # training phases' max_len ([CLS] and [SEP] included): train.yaml data.max_len
@@ -372,7 +373,7 @@ def _masker(run: Path, seed: int):
     from twbert.training.masking import Masker, MaskingConfig
 
     data = defaults("train")["data"]
-    tok = read_tokenizer_info(run / "shards" / "tokenizer")
+    tok = read_tokenizer_info(tokenizer_dir(run / "shards"))
     m = Masker(tok["mask"], tuple(tok["special_ids"]), tok["vocab_size"], MaskingConfig.from_cfg(data["masking"]), seed=seed)
     return m, float(data["masking"]["rate"]), int(data["max_len"])
 
@@ -419,10 +420,11 @@ def samples_section(run: Path, scan: dict | None, chunks: dict, seed: int) -> li
     if scan is None:
         return []
     tokenizer = masker = None
-    if chunks and (run / "shards" / "tokenizer" / "tokenizer.json").is_file():
+    tok_file = tokenizer_dir(run / "shards") / "tokenizer.json"
+    if chunks and tok_file.is_file():
         from tokenizers import Tokenizer
 
-        tokenizer = Tokenizer.from_file(str(run / "shards" / "tokenizer" / "tokenizer.json"))
+        tokenizer = Tokenizer.from_file(str(tok_file))
         masker, rate, max_len = _masker(run, seed)
     out = []
     for k, doc in enumerate(scan["sample"]):
