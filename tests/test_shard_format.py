@@ -166,3 +166,14 @@ def test_meta_json_is_validated(run, capsys):
         shards_format.read_meta(run / "shards")
     meta_file.write_text("{not json", encoding="utf-8")
     assert "meta.json" in inspect_fails(run, capsys)
+
+
+def test_train_cli_names_the_damaged_shard(run, tmp_path, capsys):
+    """`twbert train` itself: a usage error (exit 2) naming the file, before any step."""
+    shard = a_shard(run / "shards")
+    flip_byte(shard)
+    tiny = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+    rc = main(["train", str(tiny), "--data", str(run / "shards"), "--out", str(tmp_path / "t")])
+    err = capsys.readouterr().err
+    assert rc == 2 and shard.name in err and "rebuild" in err and "Traceback" not in err
+    assert not list((tmp_path / "t").glob("checkpoints/step_*"))
