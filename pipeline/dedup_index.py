@@ -290,26 +290,11 @@ def dedup_against(index: str | Path, new_run: str | Path, out: str | Path, tasks
         ],
         tasks=tasks, workers=workers, logging_dir=str(logs / "dedup_against"),
     ).run()
-    stats = _funnel(logs / "dedup_against", "dedup_against")
+    from twbert.pipeline.funnel import collect
+
+    stats = collect(["dedup_against"], logs)
     (out / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return stats
-
-
-def _funnel(stage_logs: Path, stage: str) -> dict:
-    """stats.json content (docs/architecture.md) summed from the per-task stats of one stage."""
-    steps: dict[str, dict[str, float]] = {}
-    for f in sorted((stage_logs / "stats").glob("*.json")):
-        for step in json.loads(f.read_text(encoding="utf-8")):
-            acc = steps.setdefault(step["name"], {})
-            for k, v in step["stats"].items():
-                acc[k] = acc.get(k, 0) + (v["total"] if isinstance(v, dict) else v)
-    rows = []
-    for name, v in steps.items():
-        if "total" in v and ("forwarded" in v or "dropped" in v):  # readers and writers count otherwise
-            dropped = {k[len("dropped_"):]: int(n) for k, n in sorted(v.items()) if k.startswith("dropped_")}
-            rows.append({"stage": stage, "step": name, "read": int(v["total"]), "kept": int(v.get("forwarded", 0)),
-                         "dropped": dropped, "stats": {}})
-    return {"stages": {stage: [{"name": n, "stats": v} for n, v in steps.items()]}, "funnel": rows}
 
 
 def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -1,9 +1,12 @@
-"""The build funnel: read / kept / dropped-by-reason for every step, from datatrove's per-task stats.
+"""The funnel: read / kept / dropped-by-reason for every step, from datatrove's per-task stats.
+
+The one place it is computed: `twbert build` and `twbert dedup against` write it to OUT/stats.json
+(`collect`), and `twbert inspect` recomputes it from stats.json's per-step totals (`from_stats`).
 
 Every twbert step records `total`, `forwarded`, `dropped` and `dropped_<reason>` (docs/architecture.md).
-The per-task files `logs/<stage>/stats/NNNNN.json` are merged here rather than read from datatrove's
-own `stats.json`, because datatrove rewrites that file with only the tasks a rerun executed: after a
-resumed build it would undercount everything the first run did.
+The per-task files `logs/<stage>/stats/NNNNN.json` are summed here (datatrove's `PipelineStats`) rather
+than read from datatrove's own `stats.json`, because datatrove rewrites that file with only the tasks a
+rerun executed: after a resumed build it would undercount everything the first run did.
 """
 
 from __future__ import annotations
@@ -13,22 +16,16 @@ import unicodedata
 from pathlib import Path
 
 
-def _value(v) -> float:
-    # datatrove stores a metric as 0 when it never changed, else as {"total": ..., "mean": ...}.
-    return v["total"] if isinstance(v, dict) else v
-
-
 def merge_stage(stage_logs: Path) -> list[dict]:
-    """Sum the per-task totals of one stage: [{"name": step, "stats": {key: total}}] in pipeline order."""
-    steps: list[dict] = []
-    for f in sorted((stage_logs / "stats").glob("*.json")):
-        for i, step in enumerate(json.loads(f.read_text(encoding="utf-8"))):
-            if i == len(steps):
-                steps.append({"name": step["name"], "stats": {}})
-            totals = steps[i]["stats"]
-            for key, v in step["stats"].items():
-                totals[key] = totals.get(key, 0) + _value(v)
-    return steps
+    """Sum the per-task stats of one stage: [{"name": step, "stats": {key: total}}] in pipeline order."""
+    from datatrove.utils.stats import PipelineStats
+
+    merged = PipelineStats()
+    for f in sorted((Path(stage_logs) / "stats").glob("*.json")):
+        merged += PipelineStats.from_json(json.loads(f.read_text(encoding="utf-8")))
+    # a stage of one task is never added up: its values stay as read (a number, or a dict with "total")
+    return [{"name": step.name, "stats": {key: m.total if hasattr(m, "total") else _total(m) for key, m in step.stats.items()}}
+            for step in merged.stats]
 
 
 def step_label(name: str) -> str:
@@ -38,9 +35,10 @@ def step_label(name: str) -> str:
 
 
 def funnel_rows(stage: str, steps: list[dict]) -> list[dict]:
+    """One row per step that reads documents: {stage, step, read, kept, dropped: {reason: n}, stats}."""
     rows = []
     for step in steps:
-        values = step["stats"]
+        values = {k: _total(v) for k, v in step["stats"].items()}
         if "total" not in values:
             continue  # writers and other steps that neither read nor drop documents
         read = int(values.get("total", 0))
@@ -56,6 +54,24 @@ def funnel_rows(stage: str, steps: list[dict]) -> list[dict]:
         rows.append({"stage": stage, "step": step_label(step["name"]), "read": read, "kept": kept,
                      "dropped": dropped, "stats": extra})
     return rows
+
+
+def _total(v) -> float:
+    # datatrove stores a metric as its total when it is all there is, else as {"total": ..., "mean": ...}.
+    return v["total"] if isinstance(v, dict) else v
+
+
+def reconciles(row: dict) -> bool:
+    """kept + dropped == read, with every dropped document given a reason."""
+    return "UNEXPLAINED" not in row["dropped"] and row["kept"] + sum(row["dropped"].values()) == row["read"]
+
+
+def from_stats(stats: dict) -> list[dict]:
+    """The funnel rows of a stats.json, computed again from its per-step totals ("stages");
+    a stats.json without them gives its "funnel" as written."""
+    if not stats.get("stages"):
+        return list(stats.get("funnel", []))
+    return [row for name, steps in stats["stages"].items() for row in funnel_rows(name, steps or [])]
 
 
 def collect(stage_names: list[str], logs: Path) -> dict:

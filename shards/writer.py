@@ -26,28 +26,10 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from twbert.errors import UsageError
+from twbert.shards.format import COLUMNS, HASH, TASKS_DIR, TOKENIZER_DIR, histogram_edges, new_meta, write_json, write_meta
 from twbert.stage import Stage
 
-COLUMNS = {
-    "input_ids": "ndarray:uint32",
-    "word_ids": "ndarray:int32",
-    "doc_id": "str",
-    "chunk_index": "int",
-    "source": "str",
-    "tier": "str",
-    "weight": "float32",
-}
-TASKS_DIR = "_tasks"
-TOKENIZER_DIR = "tokenizer"
 _NAME = re.compile(r"^[a-z0-9_]+$")
-
-
-def histogram_edges(limit: int) -> list[int]:
-    """Upper bounds of the chunk-length buckets: 16, 32, 64 … up to the first power of two >= limit."""
-    edges = [16]
-    while edges[-1] < limit:
-        edges.append(edges[-1] * 2)
-    return edges
 
 
 class TokenizeSegmentChunk(PipelineStep):
@@ -201,7 +183,7 @@ class MDSShardWriter(PipelineStep):
                         out=str(out / key / part),
                         columns=COLUMNS,
                         compression=self.compression,
-                        hashes=["xxh64"],
+                        hashes=[HASH],
                         size_limit=self.size_limit,
                     )
                     subsets[key] = {"documents": 0, "chunks": 0, "tokens": 0, "weight_sum": 0.0}
@@ -233,7 +215,7 @@ class MDSShardWriter(PipelineStep):
                 w.finish()
         facts = {"datasets": subsets, "chunk_length_histogram": hist, "sentences_split": split}
         (out / TASKS_DIR).mkdir(parents=True, exist_ok=True)
-        _write_json(out / TASKS_DIR / f"{part}.json", facts)
+        write_json(out / TASKS_DIR / f"{part}.json", facts)
         return
         yield  # a generator, so datatrove runs it as a step that ends the pipeline
 
@@ -305,15 +287,9 @@ class MergeShardIndexes(PipelineStep):
         meta["tokens"] = sum(d["tokens"] for d in datasets.values())
         meta["chunk_length_histogram"] = {"le": meta.pop("chunk_length_histogram_edges"), "chunks": hist}
         meta["sentences_split"] = split
-        _write_json(out / "meta.json", meta)
+        write_meta(out, meta)
         return
         yield
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
 
 
 def install_tokenizer(spec: str, dest: Path) -> dict:
@@ -379,20 +355,8 @@ def stages(cfg: dict, documents_dir, shards_dir) -> list[Stage]:
     info = install_tokenizer(str(sc["tokenizer"]), tok_dir)
     tasks = int(sc.get("tasks") or cfg["executor"]["tasks"])
     max_len = int(sc["max_len"])
-    meta = {
-        "format": 1,
-        "max_len": max_len,
-        "max_chunk_tokens": max_len - 2,
-        "columns": COLUMNS,
-        "tokenizer": {
-            "dir": TOKENIZER_DIR,
-            **{k: info[k] for k in ("source", "vocab_size", "padded_vocab_size", "special_tokens")},
-            **{k: v for k, v in info.items() if k.endswith("_token_id")},
-        },
-        "segmenter": {"backend": sc["segmenter"], "dictionary": sc["dictionary"], "hmm": sc["hmm"]},
-        "chunking": {"min_tail_tokens": sc["min_tail_tokens"], "tail": sc["tail"]},
-        "chunk_length_histogram_edges": histogram_edges(max_len - 2),
-    }
+    meta = new_meta(max_len, info, segmenter={"backend": sc["segmenter"], "dictionary": sc["dictionary"], "hmm": sc["hmm"]},
+                    chunking={"min_tail_tokens": sc["min_tail_tokens"], "tail": sc["tail"]})
     write = [
         JsonlReader(str(documents_dir), recursive=True),
         step,

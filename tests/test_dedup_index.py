@@ -65,7 +65,10 @@ def test_against_drops_near_duplicates_with_counts(runs):
     assert stats["dropped"] == stats["dropped_near_duplicate"] == 12
     removed = read_jsonl(tmp / "new-dedup" / "work" / "dedup_against" / "removed")
     assert {d["id"]: d["metadata"]["dup_of"] for d in removed} == {c["id"]: c["id"][8:] for c in copies}
-    assert (tmp / "new-dedup" / "stats.json").is_file()
+    # the same funnel as `twbert build` writes (pipeline/funnel.py)
+    funnel = json.loads((tmp / "new-dedup" / "stats.json").read_text(encoding="utf-8"))["funnel"]
+    row = next(r for r in funnel if r["step"] == "MinHash against index")
+    assert (row["stage"], row["read"], row["kept"], row["dropped"]) == ("dedup_against", 42, 30, {"near_duplicate": 12})
 
 
 def test_append_segment_and_parameter_check(runs, tmp_path):

@@ -14,7 +14,6 @@ pieces of consecutive samples, [SEP] between them, so that short documents fill 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 from pathlib import Path
@@ -23,32 +22,14 @@ import numpy as np
 from streaming import Stream, StreamingDataset
 
 from twbert.errors import UsageError
+from twbert.shards import format as shards_format
+from twbert.shards.format import read_tokenizer_info  # noqa: F401  (the loader and trainer take it from here)
 
 MIXING = ("repeat", "proportion")
 
 
 def is_remote(path: str) -> bool:
     return "://" in str(path) and not str(path).startswith("file://")
-
-
-def local_subsets(data_dir: str | Path) -> list[str]:
-    """Names of the MDS sub-datasets (directories holding index.json) under a local shards dir."""
-    root = Path(data_dir)
-    if not root.is_dir():
-        raise UsageError(f"{root}: shards directory not found (pass the shards/ dir `twbert build` wrote)")
-    names = sorted(p.parent.name for p in root.glob("*/index.json"))
-    if not names:
-        raise UsageError(f"{root}: no MDS sub-datasets (<source>-<tier>/index.json) found")
-    return names
-
-
-def built_weights(data_dir: str) -> dict[str, float]:
-    """The sampling weight the build's variant policy gave each sub-dataset (shards/meta.json)."""
-    meta = Path(data_dir) / "meta.json"
-    if not meta.is_file():
-        return {}
-    datasets = json.loads(meta.read_text(encoding="utf-8")).get("datasets", {})
-    return {name: float(d["weight"]) for name, d in datasets.items() if "weight" in d}
 
 
 def stream_weights(names: list[str], cfg: dict, built: dict[str, float] | None = None) -> dict[str, float]:
@@ -88,18 +69,25 @@ def build_streams(data_dir: str, cfg: dict) -> list[Stream]:
         if not names:
             raise UsageError(f"{data_dir} is remote: name its sub-datasets and their weights in data.weights")
     else:
-        names = local_subsets(data_dir)
-    weights = stream_weights(names, cfg, None if remote else built_weights(data_dir))
+        names = shards_format.dataset_names(data_dir)
+    weights = stream_weights(names, cfg, None if remote else shards_format.built_weights(data_dir))
     mixing = cfg["mixing"]
     if mixing not in MIXING:
         raise UsageError(f"data.mixing must be one of {MIXING}, got {mixing!r}")
     total = sum(weights.values())
     streams = []
     for name, w in weights.items():
+        # streaming checks what it downloads or decompresses (validate_hash); shard files already on
+        # disk, decompressed copies included, it trusts: those are verified here, once per file.
         kw = {"repeat": w} if mixing == "repeat" else {"proportion": w / total}
+        kw["validate_hash"] = shards_format.HASH
         if remote:
-            kw |= {"remote": f"{str(data_dir).rstrip('/')}/{name}", "local": str(cache_root(data_dir, cfg) / name)}
+            local = cache_root(data_dir, cfg) / name
+            if (local / shards_format.INDEX_FILE).is_file():
+                shards_format.verify_dataset(local, missing_ok=True)
+            kw |= {"remote": f"{str(data_dir).rstrip('/')}/{name}", "local": str(local)}
         else:
+            shards_format.verify_dataset(Path(data_dir) / name)
             kw |= {"local": str(Path(data_dir) / name)}
         streams.append(Stream(**kw))
     return streams
@@ -163,59 +151,18 @@ def cut(ids: np.ndarray, words: np.ndarray | None, limit: int) -> list[tuple[np.
     return pieces
 
 
-def read_tokenizer_info(tok_dir: str | Path) -> dict:
-    """Special ids and vocabulary size of a prepared tokenizer dir.
-
-    Reads `twbert_tokenizer.json` (written by `twbert tokenizer prepare`) when present, and falls
-    back to tokenizer.json's added tokens ([CLS] [SEP] [MASK] [PAD] [UNK]).
-    """
-    tok_dir = Path(tok_dir)
-    tj = tok_dir / "tokenizer.json"
-    if not tj.is_file():
-        raise UsageError(f"{tj} not found: the shards dir must hold the tokenizer/ it was made with")
-    data = json.loads(tj.read_text(encoding="utf-8"))
-    added = {t["content"]: int(t["id"]) for t in data.get("added_tokens", [])}
-    info = {}
-    meta = tok_dir / "twbert_tokenizer.json"  # shards/tokenizer.py: <role>_token_id, vocab_size
-    if meta.is_file():
-        m = json.loads(meta.read_text(encoding="utf-8"))
-        info = {role: m[f"{role}_token_id"] for role in ("cls", "sep", "mask", "pad", "unk")
-                if isinstance(m.get(f"{role}_token_id"), int)}
-        for key in ("vocab_size", "padded_vocab_size"):
-            if isinstance(m.get(key), int):
-                info[key] = m[key]
-    for role in ("cls", "sep", "mask", "pad", "unk"):
-        if role not in info:
-            content = f"[{role.upper()}]"
-            if content not in added:
-                raise UsageError(f"{tj}: no {content} token; prepare the tokenizer with `twbert tokenizer prepare`")
-            info[role] = added[content]
-    if "vocab_size" not in info:
-        from tokenizers import Tokenizer
-
-        info["vocab_size"] = Tokenizer.from_file(str(tj)).get_vocab_size(with_added_tokens=True)
-    info.setdefault("padded_vocab_size", -(-info["vocab_size"] // 64) * 64)
-    info["special_ids"] = sorted({info[r] for r in ("cls", "sep", "mask", "pad", "unk")}
-                                 | {i for t, i in added.items() if _is_special(data, t)})
-    return info
-
-
-def _is_special(data: dict, content: str) -> bool:
-    return any(t["content"] == content and t.get("special") for t in data.get("added_tokens", []))
-
-
 def fetch_tokenizer(data_dir: str, cfg: dict) -> Path:
     """The tokenizer dir next to the shards; downloaded into the cache when the shards are remote."""
     if not is_remote(data_dir):
-        return Path(data_dir) / "tokenizer"
+        return shards_format.tokenizer_dir(data_dir)
     from streaming.base.storage import download_file
 
-    local = cache_root(data_dir, cfg) / "tokenizer"
-    for name in ("tokenizer.json", "twbert_tokenizer.json"):
+    local = cache_root(data_dir, cfg) / shards_format.TOKENIZER_DIR
+    for name in ("tokenizer.json", shards_format.TOKENIZER_INFO):
         dest = local / name
         if not dest.is_file():
             try:
-                download_file(f"{str(data_dir).rstrip('/')}/tokenizer/{name}", str(dest), float(cfg["download_timeout"]))
+                download_file(f"{str(data_dir).rstrip('/')}/{shards_format.TOKENIZER_DIR}/{name}", str(dest), float(cfg["download_timeout"]))
             except Exception as e:  # twbert_tokenizer.json is optional
                 if name == "tokenizer.json":
                     raise UsageError(f"could not fetch {data_dir}/tokenizer/{name}: {e}") from None

@@ -27,7 +27,6 @@ import torch
 
 from twbert.training.model import EncoderConfig, EncoderForMLM
 
-SPECIALS = ("pad", "unk", "cls", "sep", "mask")
 # Wrappers' prefixes: torch.compile's OptimizedModule and DDP's module.
 _PREFIXES = ("_orig_mod.", "module.")
 
@@ -46,16 +45,16 @@ def clean_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def tokenizer_specials(tokenizer_dir: Path) -> tuple[dict[str, int | None], int]:
+def tokenizer_specials(tokenizer_dir: Path) -> tuple[dict[str, int], int]:
     """({pad,unk,cls,sep,mask}_token_id, vocabulary size) of the tokenizer in `tokenizer_dir`."""
-    from tokenizers import Tokenizer
+    from twbert.errors import UsageError
+    from twbert.shards.format import SPECIAL_ROLES, read_tokenizer_info
 
-    tok_file = Path(tokenizer_dir) / "tokenizer.json"
-    if not tok_file.is_file():
-        raise ExportError(f"{tok_file} not found: the tokenizer directory must hold a tokenizer.json")
-    tok = Tokenizer.from_file(str(tok_file))
-    ids = {f"{s}_token_id": tok.token_to_id(f"[{s.upper()}]") for s in SPECIALS}
-    return ids, tok.get_vocab_size(with_added_tokens=True)
+    try:
+        info = read_tokenizer_info(tokenizer_dir)
+    except UsageError as e:
+        raise ExportError(str(e)) from None
+    return {f"{r}_token_id": info[r] for r in SPECIAL_ROLES}, info["vocab_size"]
 
 
 def export(
@@ -159,7 +158,9 @@ def load_checkpoint(ckpt_or_run: str | Path, tokenizer_dir: str | Path | None = 
     if tokenizer_dir is None:
         if not cfg.get("data_dir"):
             raise ExportError(f"{path}/trainer.json names no data_dir: pass the tokenizer directory explicitly")
-        tokenizer_dir = Path(cfg["data_dir"]) / "tokenizer"
+        from twbert.shards.format import tokenizer_dir as shards_tokenizer
+
+        tokenizer_dir = shards_tokenizer(cfg["data_dir"])
         if not (tokenizer_dir / "tokenizer.json").is_file():
             raise ExportError(
                 f"the run's tokenizer {tokenizer_dir} is not there (moved, or a relative path from another "

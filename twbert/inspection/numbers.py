@@ -1,13 +1,15 @@
-"""The numbers behind `twbert inspect`: one JSON-ready dict per run directory, and the differences of two.
+"""The numbers of `twbert inspect`: one JSON-ready dict per run directory, and the differences of two.
 
 `inspect_run(RUN)` reads what the build left (docs/architecture.md) and nothing else:
 
 - `RUN/stats.json`: the funnel (read / kept / dropped by reason per step) and the per-stage stats;
+- `RUN/removed/`: the documents each step dropped, counted per reason and checked against the funnel
+  (removed.py);
 - `RUN/documents/`: one pass over the kept documents for the source / variant / tier mix, conversions,
   domains, duplicate-cluster sizes, lengths in characters and a seeded sample of documents;
 - `RUN/work/ingest/` (the pre-dedup documents) and `RUN/documents/`: the near-duplicate rate, estimated on
   a seeded sample with the dedup stage's own MinHash (`twbert.pipeline.dedup_index.estimate_duplicate_rate`);
-- `RUN/shards/`: every MDS shard decoded with streaming's own reader, so tokens and chunks are counted in
+- `RUN/shards/`: every MDS shard verified and decoded through `twbert.shards.format`, so tokens and chunks are counted in
   the shards themselves and checked against `shards/meta.json` and the shards stage's stats;
 - the sampled documents' first chunks, masked with the trainer's masker (`twbert.training.masking`) as a
   preview of what the model is asked to predict.
@@ -28,6 +30,8 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from twbert.errors import UsageError
+from twbert.inspection.removed import removed_section
+from twbert.shards.format import tokenizer_dir
 
 FORMAT = "twbert-inspect/1"
 PHASES = (1024, 8192)  # training phases' max_len ([CLS] and [SEP] included): train.yaml data.max_len
@@ -125,25 +129,23 @@ def _documents_dir(run: Path) -> Path | None:
 
 
 # --- funnel ----------------------------------------------------------------------------------------
-def _is_sink(r: dict) -> bool:
-    """A writer at the end of a stage: it counts what it wrote as `total` (older stats.json: kept 0)."""
-    return "WRITER" in r["step"] and r["kept"] in (0, r["read"]) and set(r.get("dropped", {})) <= {"UNEXPLAINED"}
-
-
 def funnel_section(stats: dict | None, checks: list) -> dict:
+    from twbert.pipeline.funnel import from_stats, reconciles
+
     if stats is None:
         return {"present": False}
     rows = []
-    for r in stats.get("funnel", []):
+    for r in from_stats(stats):
         dropped = {k: int(v) for k, v in r.get("dropped", {}).items()}
-        sink = _is_sink(r)
+        # a writer at the end of a stage counts what it wrote as `total`: kept == read (older stats.json: 0)
+        sink = "WRITER" in r["step"] and r["kept"] in (0, r["read"]) and set(dropped) <= {"UNEXPLAINED"}
         if sink:
             dropped.pop("UNEXPLAINED", None)
-        n_dropped = sum(dropped.values())
-        ok = sink or (r["kept"] + n_dropped == r["read"] and "UNEXPLAINED" not in dropped)
-        rows.append({"stage": r["stage"], "step": r["step"], "read": int(r["read"]), "kept": int(r["read"] if sink else r["kept"]),
-                     "dropped_total": n_dropped, "dropped": dropped, "sink": sink,
-                     "stats": {k: _value(v) for k, v in r.get("stats", {}).items()}, "reconciles": ok})
+        row = {"stage": r["stage"], "step": r["step"], "read": int(r["read"]), "kept": int(r["read"] if sink else r["kept"]),
+               "dropped_total": sum(dropped.values()), "dropped": dropped, "sink": sink,
+               "stats": {k: _value(v) for k, v in r.get("stats", {}).items()}}
+        row["reconciles"] = reconciles(row)
+        rows.append(row)
     bad = [f"{r['stage']}/{r['step']}" for r in rows if not r["reconciles"]]
     _check(checks, "funnel: kept + dropped == read at every step", not bad,
            f"{len(rows)} steps" + (f"; off at {', '.join(bad)}" if bad else ""))
@@ -291,56 +293,27 @@ def dedup_section(run: Path, stats: dict | None, funnel: dict, scan: dict | None
 
 
 # --- shards ----------------------------------------------------------------------------------------
-def _shard_bytes(ds_dir: Path, shard: dict) -> bytes:
-    from streaming.base.compression import decompress
-
-    raw = ds_dir / shard["raw_data"]["basename"]
-    if raw.is_file():
-        return raw.read_bytes()
-    z = shard.get("zip_data")
-    if not z or not (ds_dir / z["basename"]).is_file():
-        raise UsageError(f"{ds_dir}: shard {shard['raw_data']['basename']} is missing (neither it nor its "
-                         f"compressed copy exists); rebuild the shards")
-    return decompress(shard["compression"], (ds_dir / z["basename"]).read_bytes())
-
-
-def iter_chunks(ds_dir: Path):
-    """Every sample of one MDS dataset, decoded by streaming's MDSReader, in index order."""
-    from streaming.base.format import reader_from_json
-
-    index = json.loads((ds_dir / "index.json").read_text(encoding="utf-8"))
-    for shard in index["shards"]:
-        reader = reader_from_json(str(ds_dir), None, shard)
-        data = _shard_bytes(ds_dir, shard)
-        n = int(np.frombuffer(data, np.uint32, count=1)[0])
-        if n != shard["samples"]:
-            raise UsageError(f"{ds_dir}/{shard['raw_data']['basename']}: holds {n} samples, index.json says {shard['samples']}")
-        offsets = np.frombuffer(data, np.uint32, count=n + 1, offset=4)
-        for a, b in zip(offsets[:-1], offsets[1:]):
-            yield reader.decode_sample(data[a:b])
-
-
 def shards_section(run: Path, funnel: dict, wanted: set[str], checks: list) -> tuple[dict, dict]:
     """Counts from the shards themselves; returns (section, {doc_id: first chunk}) for the sampled docs."""
     from tqdm import tqdm
 
-    from twbert.shards.writer import histogram_edges
+    from twbert.shards import format as shards_format
 
     root = run / "shards"
-    indexes = sorted(root.glob("*/index.json"))
+    indexes = sorted(root.glob(f"*/{shards_format.INDEX_FILE}"))
     if not indexes:
         return {"present": False}, {}
-    meta_file = root / "meta.json"
-    meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else None
+    meta_file = root / shards_format.META_FILE
+    meta = shards_format.read_meta(root)
     max_len = int(meta["max_len"]) if meta else max(PHASES)
-    edges = histogram_edges(max_len - 2)
+    edges = shards_format.histogram_edges(max_len - 2)
     datasets, found = {}, {}
     lengths = Lengths()
     word_ok = True
     for index in tqdm(indexes, desc="shards", unit="dataset", leave=False):
         name = index.parent.name
         d = datasets[name] = {"documents": 0, "chunks": 0, "tokens": 0}
-        for c in iter_chunks(index.parent):
+        for c in shards_format.iter_samples(index.parent, need=("input_ids", "word_ids", "doc_id", "chunk_index")):
             ids = c["input_ids"]
             n = len(ids)
             lengths.add(n)
@@ -396,11 +369,11 @@ def shards_section(run: Path, funnel: dict, wanted: set[str], checks: list) -> t
 def _masker(run: Path, seed: int):
     """The trainer's masker for this run's tokenizer and the default masking config; (masker, rate, max_len)."""
     from twbert.config import defaults
-    from twbert.training.dataset import read_tokenizer_info
+    from twbert.shards.format import read_tokenizer_info
     from twbert.training.masking import Masker, MaskingConfig
 
     data = defaults("train")["data"]
-    tok = read_tokenizer_info(run / "shards" / "tokenizer")
+    tok = read_tokenizer_info(tokenizer_dir(run / "shards"))
     m = Masker(tok["mask"], tuple(tok["special_ids"]), tok["vocab_size"], MaskingConfig.from_cfg(data["masking"]), seed=seed)
     return m, float(data["masking"]["rate"]), int(data["max_len"])
 
@@ -447,10 +420,11 @@ def samples_section(run: Path, scan: dict | None, chunks: dict, seed: int) -> li
     if scan is None:
         return []
     tokenizer = masker = None
-    if chunks and (run / "shards" / "tokenizer" / "tokenizer.json").is_file():
+    tok_file = tokenizer_dir(run / "shards") / "tokenizer.json"
+    if chunks and tok_file.is_file():
         from tokenizers import Tokenizer
 
-        tokenizer = Tokenizer.from_file(str(run / "shards" / "tokenizer" / "tokenizer.json"))
+        tokenizer = Tokenizer.from_file(str(tok_file))
         masker, rate, max_len = _masker(run, seed)
     out = []
     for k, doc in enumerate(scan["sample"]):
@@ -500,6 +474,7 @@ def inspect_run(run: str | Path, samples: int = 3, seed: int = 0, dup_sample: in
         "present": {"stats": stats is not None, "documents": docs is not None, "shards": chunks_sec["present"],
                     "dedup": None, "variant": None},
         "funnel": funnel,
+        "removed": removed_section(run, funnel, samples, seed, checks),
         "sources": sources_section(scan, funnel, checks),
         "dedup": dedup_section(run, stats, funnel, scan, dup_sample, seed, checks),
         "lengths": lengths,
