@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenizer", metavar="DIR_OR_FILE", default=None,
                    help="prepared tokenizer dir or tokenizer.json; also writes MDS shards to OUT/shards/ "
                    "(shards.tokenizer)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, task_logs="OUT/logs/")
 
 
 def run(args: argparse.Namespace) -> int:

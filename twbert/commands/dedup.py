@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="processes at once; each holds a copy of the index in memory (default: 1)")
     ag.add_argument("--compression", choices=["gzip", "none"], default="gzip",
                     help="compression of the written .jsonl files (default: gzip)")
-    ag.set_defaults(func=run_against)
+    ag.set_defaults(func=run_against, task_logs="OUT/logs/dedup_against/")
 
 
 def run_index(args: argparse.Namespace) -> int:
