@@ -19,6 +19,7 @@ from pathlib import Path
 
 from twbert import lifeline
 from twbert.errors import UsageError
+from twbert.repair import repair
 from twbert.runlock import RunLock
 from twbert.stage import Stage
 
@@ -124,6 +125,7 @@ def _run(cfg: dict, out: Path) -> dict:
 
     stages = plan(cfg)
     logs = Path(cfg["executor"].get("logging_dir") or out / "logs")
+    repair(stages, logs)
     # Slurm jobs are submitted at once and chained through `depends`; local and Ray stages block,
     # so they simply run one after the other.
     chained = cfg["executor"].get("type", "local") == "slurm"
