@@ -17,7 +17,7 @@ from twbert.cli import main
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    return sample.write(tmp_path_factory.mktemp("sample"), n_generated_pages=120, n_web=60)
+    return sample.write(tmp_path_factory.mktemp("sample"), n_generated_pages=60, n_web=30)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ this does nothing. Ray and Slurm tasks are their schedulers' business, not this 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import signal
 import sys
@@ -27,12 +26,20 @@ PR_SET_PDEATHSIG = 1
 _state = {"active": False, "hooked": False, "parent": None}
 
 
+def _prctl():
+    # Loaded before any fork (CDLL(None): the symbols already in the process, libc's among them), so
+    # a freshly forked child does not search for libc.
+    if "prctl" not in _state:
+        _state["prctl"] = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+    return _state["prctl"]
+
+
 def die_with_parent(parent: int | None = None) -> None:
     """Ask the kernel to SIGKILL this process when its parent dies; exit now if it already has."""
-    if not sys.platform.startswith("linux"):
+    prctl = _prctl()
+    if prctl is None:
         return
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     if parent is not None and os.getppid() != parent:  # the parent died between fork and prctl
         os._exit(1)
 
@@ -47,6 +54,7 @@ def _after_fork_in_child() -> None:
 
 
 def _hook() -> None:
+    _prctl()
     if not _state["hooked"]:
         os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
         _state["hooked"] = True
