@@ -133,3 +133,13 @@ def test_flags_are_checked_too(tmp_path, capsys):
 
     assert main(["build", "--wiki", "x", "--out", str(tmp_path), "--tasks", "0"]) == 2
     assert "command line: config key 'executor.tasks' is 0 (an integer); expected an integer >= 1" in capsys.readouterr().err
+
+
+def test_a_section_left_empty_keeps_its_defaults(tmp_path):
+    # `dedup:` with every key under it commented out is null in YAML: not a replacement of the section.
+    path = tmp_path / "c.yaml"
+    path.write_text("dedup:\n#  enabled: false\n", encoding="utf-8")
+    assert config.load("build", path)["dedup"] == config.defaults("build")["dedup"]
+    path.write_text("dedup: false\n", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"config key 'dedup' is False \(a boolean\); expected a mapping"):
+        config.load("build", path)

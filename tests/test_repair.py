@@ -116,3 +116,13 @@ def test_a_missing_part_index_is_written_again(inputs, tokenizer, clean, built, 
 def test_an_intact_rerun_repairs_nothing(inputs, tokenizer, built, capsys):
     said = build(inputs, tokenizer, built, capsys)
     assert "runs again" not in said
+
+
+def test_a_task_without_its_stats_runs_again(inputs, tokenizer, clean, built, capsys):
+    # The funnel is read from the per-task stats: a task whose stats are gone is not complete.
+    stats = built / "logs" / "ingest" / "stats" / "00001.json"
+    stats.unlink()
+    said = build(inputs, tokenizer, built, capsys)
+    assert f"ingest task 1 runs again: its stats {stats} are missing" in said, said
+    assert stats.is_file()
+    assert digest(built) == clean
