@@ -89,7 +89,7 @@ def wiki_dump(tmp_path):
     ("executor:\n  type: dask\n", "executor.type", '"dask" (a string)', "one of local, slurm, ray"),
     ("dedup:\n  threshold: 1.5\n", "dedup.threshold", "1.5 (a number)", "a number in [0, 1]"),
     ("quality:\n  top_n_grams: [[2, x]]\n", "quality.top_n_grams[0][1]", '"x" (a string)', "a number"),
-    ("pii:\n  kinds: email\n", "pii.kinds", '"email" (a string)', "a list of"),
+    ("pii:\n  kinds: email\n", "pii.kinds", '"email" (a string)', "a list, each one of email, ip, phone, id"),
 ])
 def test_build_rejects_a_wrong_type_before_any_task(tmp_path, capsys, wiki_dump, body, key, value, expected):
     out = tmp_path / "out"
@@ -103,7 +103,7 @@ def test_a_string_is_not_a_list_of_inputs(tmp_path, capsys):
     # `inputs.wiki: S0` used to be read letter by letter.
     rc, err = _cli(tmp_path, capsys, "build", f"inputs:\n  wiki: S0\nout: {tmp_path / 'out'}\n")
     assert rc == 2
-    assert "config key 'inputs.wiki' is \"S0\" (a string); expected a list of string items" in err
+    assert "config key 'inputs.wiki' is \"S0\" (a string); expected a list, each a string" in err
 
 
 def test_floats_accept_ints_and_nullable_keys_accept_null(tmp_path):
@@ -117,7 +117,7 @@ def test_floats_accept_ints_and_nullable_keys_accept_null(tmp_path):
     ("optim:\n  lr: 1e-4\n", "optim.lr", '"1e-4" (a string)', "a number >= 0 (YAML reads 1e-4 as a string"),
     ("train:\n  compile: \"no\"\n", "train.compile", '"no" (a string)', "a boolean"),
     ("data:\n  masking:\n    replace_probs: [0.8, 0.2]\n", "data.masking.replace_probs", "[0.8, 0.2] (a list)",
-     "a list of 3 number in [0, 1] items"),
+     "a list of 3 items, each a number in [0, 1]"),
     ("data:\n  weights: {wiki-tw: high}\n", "data.weights.wiki-tw", '"high" (a string)', "a number >= 0"),
     ("checkpoint:\n  keep: 0\n", "checkpoint.keep", "0 (an integer)", "an integer >= 1, or null"),
 ])

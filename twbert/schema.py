@@ -154,8 +154,7 @@ class Either(Type):
 class ListOf(Type):
     def __init__(self, item: Type, length: int | None = None):
         self.item, self.length = item, length
-        self.what = f"a list of {length} " if length else "a list of "
-        self.what += item.what.removeprefix("a ").removeprefix("an ") + " items"
+        self.what = (f"a list of {length} items" if length else "a list") + f", each {item.what}"
 
     def problem(self, value, key):
         if not isinstance(value, list):
@@ -265,7 +264,8 @@ EXPLICIT: dict[str, dict[str, Type]] = {
         "output.compression": Nullable(Str(("gzip", "zstd"))),
         "wiki.disambiguation_templates": Nullable(STR_LIST),
         "wiki.limit": Int(1, also=(-1,)),
-        "wiki.extra_inline_templates": MapOf(Either(Str(), STR_LIST)),
+        # template name -> the parameter(s) shown: a name or a position (1-based), or a list of them
+        "wiki.extra_inline_templates": MapOf(Either(Str(), Int(1), ListOf(Either(Str(), Int(1))))),
         "web.batch_size": POSITIVE,
         "web.limit": Int(1, also=(-1,)),
         "web.max_tail_fraction": PROBABILITY,
