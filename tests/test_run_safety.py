@@ -181,3 +181,14 @@ def test_sigterm_stops_the_build_and_releases_the_lock(inputs, tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_dedup_against_takes_the_same_lock(tmp_path, capsys):
+    from twbert.cli import main
+    from twbert.runlock import RunLock
+
+    out = tmp_path / "out"
+    with RunLock(out, "twbert build (the holder)"):
+        rc = main(["dedup", "against", str(tmp_path / "index"), str(tmp_path / "new"), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"{out} is in use by another twbert build" in err and "(the holder)" in err, err

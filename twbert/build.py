@@ -89,8 +89,16 @@ def run(cfg: dict) -> dict:
     if not (cfg["inputs"].get("wiki") or cfg["inputs"].get("fineweb")):
         raise UsageError("no inputs: pass --wiki PATH and/or --fineweb PATH, or set inputs: in the config")
     out = Path(cfg["out"])
-    with RunLock(out, shlex.join(["twbert", *sys.argv[1:]])), _children_die_with_us(), _sigterm_unwinds():
+    with guarded(out):
         return _run(cfg, out)
+
+
+@contextlib.contextmanager
+def guarded(out: Path):
+    """Around a command that runs datatrove into `out`: hold OUT/build.lock, make the processes it
+    starts die with it, and let SIGTERM unwind like an error (docs/architecture.md, run safety)."""
+    with RunLock(out, shlex.join(["twbert", *sys.argv[1:]])), _children_die_with_us(), _sigterm_unwinds():
+        yield
 
 
 @contextlib.contextmanager
