@@ -143,3 +143,12 @@ def test_a_section_left_empty_keeps_its_defaults(tmp_path):
     path.write_text("dedup: false\n", encoding="utf-8")
     with pytest.raises(UsageError, match=r"config key 'dedup' is False \(a boolean\); expected a mapping"):
         config.load("build", path)
+
+
+def test_the_loader_checks_a_data_section_given_in_code():
+    # MLMLoader is also built from Python (notebooks, tests), not only from `twbert train`.
+    from twbert.training.loader import data_config
+
+    with pytest.raises(UsageError, match=r"config key 'data.shuffle' is \"yes\" \(a string\); expected a boolean"):
+        data_config({"shuffle": "yes"})
+    assert data_config({"max_len": 512})["max_len"] == 512
