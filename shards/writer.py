@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -363,4 +364,80 @@ def stages(cfg: dict, documents_dir, shards_dir) -> list[Stage]:
         MDSShardWriter(str(shards_dir), max_len=max_len, compression=sc["compression"], size_limit=int(sc["size_limit"])),
     ]
     merge = [MergeShardIndexes(str(shards_dir), tasks=tasks, meta=meta)]
-    return [Stage("shards", write, tasks), Stage("shards_merge", merge, 1, {"workers": 1})]
+    return [Stage("shards", write, tasks, verify=part_check(shards_dir)),
+            Stage("shards_merge", merge, 1, {"workers": 1}, verify=merged_check(shards_dir))]
+
+
+def _read_json(path: Path):
+    """(object, None) or (None, why not)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except FileNotFoundError:
+        return None, f"{path} is missing"
+    except ValueError as e:
+        return None, f"{path} is not valid JSON ({e})"
+
+
+def _shard_files_problem(ds_dir: Path, index: dict) -> str | None:
+    """Every shard of an MDS index is on disk at its recorded size (compressed, decompressed, or both:
+    streaming decompresses `.mds.zstd` beside itself on read)."""
+    for shard in index.get("shards", []):
+        present = False
+        for form in ("raw_data", "zip_data"):
+            info = shard.get(form)
+            if not info:
+                continue
+            f = ds_dir / info["basename"]
+            if f.is_file():
+                if f.stat().st_size != info["bytes"]:
+                    return f"{f} has {f.stat().st_size} bytes, its index says {info['bytes']}"
+                present = True
+        if not present:
+            form = shard.get("zip_data") or shard["raw_data"]
+            return f"{ds_dir / form['basename']} is missing"
+    return None
+
+
+def part_check(shards_dir) -> Callable[[int, list], str | None]:
+    """The shards stage's output check (twbert/outputs.py): task `rank`'s facts file, and for each
+    sub-dataset it wrote, its part index and every shard file at its recorded size and chunk count."""
+    shards_dir = Path(shards_dir)
+
+    def verify(rank: int, task_stats: list) -> str | None:
+        part = f"part-{rank:05d}"
+        facts, why = _read_json(shards_dir / TASKS_DIR / f"{part}.json")
+        if why:
+            return why
+        for key, d in facts["datasets"].items():
+            index_file = shards_dir / key / part / "index.json"
+            index, why = _read_json(index_file)
+            if why:
+                return why
+            why = _shard_files_problem(index_file.parent, index)
+            if why:
+                return why
+            samples = sum(sh["samples"] for sh in index["shards"])
+            if samples != d["chunks"]:
+                return f"{index_file} lists {samples} chunks, the task wrote {d['chunks']}"
+        return None
+
+    return verify
+
+
+def merged_check(shards_dir) -> Callable[[int, list], str | None]:
+    """The merge stage's output check: meta.json, and every sub-dataset's merged index.json it lists."""
+    shards_dir = Path(shards_dir)
+
+    def verify(rank: int, task_stats: list) -> str | None:
+        meta, why = _read_json(shards_dir / "meta.json")
+        if why:
+            return why
+        for key, d in meta.get("datasets", {}).items():
+            index, why = _read_json(shards_dir / key / "index.json")
+            if why:
+                return why
+            if len(index.get("shards", [])) != d.get("shards"):
+                return f"{shards_dir / key / 'index.json'} lists {len(index['shards'])} shards, meta.json {d.get('shards')}"
+        return None
+
+    return verify

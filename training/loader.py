@@ -34,9 +34,9 @@ RESUME_KEYS = ("max_len", "tokens_per_batch", "read_batch", "concat", "pack_buff
 
 def data_config(cfg: dict | None) -> dict:
     """`cfg` (a train config's `data:` section, possibly partial) over the documented defaults."""
-    from twbert.config import defaults, merge
+    from twbert.config import defaults, merge, schema
 
-    return merge(defaults("train")["data"], cfg or {}, "data config")
+    return merge(defaults("train")["data"], cfg or {}, "data config", "data", schema("train").fields["data"])
 
 
 class MLMLoader:

@@ -9,10 +9,18 @@ exactly as it does locally.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shlex
+import signal
+import sys
+import threading
 from pathlib import Path
 
+from twbert import lifeline
 from twbert.errors import UsageError
+from twbert.repair import repair
+from twbert.runlock import RunLock
 from twbert.stage import Stage
 
 
@@ -75,22 +83,61 @@ def make_executor(cfg: dict, stage: Stage, logging_dir: Path, depends=None):
 
 
 def run(cfg: dict) -> dict:
-    """Run every stage and write OUT/stats.json. Returns the stats."""
-    from twbert.pipeline.funnel import collect, print_funnel
-
+    """Run every stage and write OUT/stats.json, holding OUT's lock throughout. Returns the stats."""
     if not cfg.get("out"):
         raise UsageError("no output directory: pass --out DIR or set `out:` in the config")
     if not (cfg["inputs"].get("wiki") or cfg["inputs"].get("fineweb")):
         raise UsageError("no inputs: pass --wiki PATH and/or --fineweb PATH, or set inputs: in the config")
     out = Path(cfg["out"])
-    out.mkdir(parents=True, exist_ok=True)
+    with guarded(out):
+        return _run(cfg, out)
+
+
+@contextlib.contextmanager
+def guarded(out: Path):
+    """Around a command that runs datatrove into `out`: hold OUT/build.lock, make the processes it
+    starts die with it, and let SIGTERM unwind like an error (docs/architecture.md, run safety)."""
+    with RunLock(out, shlex.join(["twbert", *sys.argv[1:]])), _children_die_with_us(), _sigterm_unwinds():
+        yield
+
+
+@contextlib.contextmanager
+def _children_die_with_us():
+    lifeline.activate()
+    try:
+        yield
+    finally:
+        lifeline.deactivate()
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    """SIGTERM (Slurm's scancel, a container stop) unwinds like an error: the executor stops its pool
+    and Manager, and the lock is released. Only the main thread can set a handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(cfg: dict, out: Path) -> dict:
     from twbert.pipeline import removed
+    from twbert.pipeline.funnel import collect, print_funnel
 
     if removed.enabled(cfg):
         # There even when no step drops anything: an empty removed/ says so, a missing one does not.
-        removed.root(cfg).mkdir(exist_ok=True)
+        removed.root(cfg).mkdir(parents=True, exist_ok=True)
     stages = plan(cfg)
     logs = Path(cfg["executor"].get("logging_dir") or out / "logs")
+    repair(stages, logs)
     # Slurm jobs are submitted at once and chained through `depends`; local and Ray stages block,
     # so they simply run one after the other.
     chained = cfg["executor"].get("type", "local") == "slurm"

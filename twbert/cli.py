@@ -63,9 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a data error raised inside a task: one line, the traceback on request
         if os.environ.get("TWBERT_TRACEBACK"):
             raise
+        # Only commands that run datatrove tasks set `task_logs` (where their per-task logs are).
+        logs = getattr(args, "task_logs", None)
+        where = f"; datatrove task logs are under {logs}" if logs else ""
         print(f"twbert {args.command}: error: {type(e).__name__}: {e}\n"
-              "(set TWBERT_TRACEBACK=1 for the traceback; datatrove task logs are under OUT/logs/)",
-              file=sys.stderr)
+              f"(set TWBERT_TRACEBACK=1 for the traceback{where})", file=sys.stderr)
         return 1
 
 

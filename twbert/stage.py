@@ -5,6 +5,7 @@ The stage modules (pipeline/, shards/) return lists of these; `twbert.build` run
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -15,3 +16,7 @@ class Stage:
     tasks: int
     # Executor arguments that differ from the config's for this stage (e.g. workers=1 for a merge).
     executor_overrides: dict = field(default_factory=dict)
+    # How a rerun checks a completed task's outputs before trusting its completion marker:
+    # verify(rank, task_stats) -> None if intact, else why not (twbert/outputs.py). None: a stage
+    # ending in a datatrove JsonlWriter gets `outputs.jsonl_writer`; others are trusted.
+    verify: Callable[[int, list], str | None] | None = None

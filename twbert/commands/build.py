@@ -12,8 +12,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run the datatrove build: read zhwiki dumps and FineWeb2 parquet, clean and convert "
         "to Taiwan form, filter, scrub PII, score the variant, remove near-duplicates, and (with a "
         "tokenizer) write MDS shards. Kept documents go to OUT/documents/, the funnel to OUT/stats.json. "
-        "A rerun with the same OUT skips every task that already completed. Every config key and its "
-        "default is documented in twbert/defaults/build.yaml.",
+        "A rerun with the same OUT skips every task that already completed and whose outputs check out; a "
+        "task whose outputs are missing or damaged runs again, and so do the stages after it. One build at "
+        "a time per OUT: a second one fails at once, naming the holder of OUT/build.lock. Every config key, "
+        "its type and its default is documented in twbert/defaults/build.yaml.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("config", nargs="?", default=None,
@@ -32,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenizer", metavar="DIR_OR_FILE", default=None,
                    help="prepared tokenizer dir or tokenizer.json; also writes MDS shards to OUT/shards/ "
                    "(shards.tokenizer)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, task_logs="OUT/logs/")
 
 
 def run(args: argparse.Namespace) -> int:

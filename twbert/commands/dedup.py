@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="processes at once; each holds a copy of the index in memory (default: 1)")
     ag.add_argument("--compression", choices=["gzip", "none"], default="gzip",
                     help="compression of the written .jsonl files (default: gzip)")
-    ag.set_defaults(func=run_against)
+    ag.set_defaults(func=run_against, task_logs="OUT/logs/dedup_against/")
 
 
 def run_index(args: argparse.Namespace) -> int:
@@ -83,11 +83,13 @@ def run_index(args: argparse.Namespace) -> int:
 def run_against(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from twbert.build import guarded
     from twbert.pipeline.dedup_index import dedup_against
 
     out = Path(args.out) if args.out else Path(str(Path(args.new_run).resolve()) + "-dedup")
-    stats = dedup_against(args.index, args.new_run, out, tasks=args.tasks, workers=args.workers,
-                          compression=None if args.compression == "none" else args.compression)
+    with guarded(out):  # one command per OUT at a time, as for `twbert build`
+        stats = dedup_against(args.index, args.new_run, out, tasks=args.tasks, workers=args.workers,
+                              compression=None if args.compression == "none" else args.compression)
     row = next(r for r in stats["funnel"] if "MinHash against index" in r["step"])
     dropped = row["dropped"].get("near_duplicate", 0)
     print(f"read {row['read']:,}, kept {row['kept']:,}, dropped {dropped:,} near-duplicates of the index "
