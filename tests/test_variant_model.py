@@ -102,10 +102,10 @@ def test_tokens_and_chunks():
 
 def test_weak_labels():
     ex = weak_examples("这支手机的屏幕很亮。", "https://a.example.cn/x")
-    assert {k: lab for lab, k, _ in ex}["tld_cn"] == "cn"
+    assert {k: lab for lab, k, _ in ex}["site_cn"] == "cn"
     ex = weak_examples("這支手機的螢幕很亮，在戶外看影片也不吃力。", "https://a.example.com.tw/x")
     kinds = {k: (lab, t) for lab, k, t in ex}
-    assert kinds["tld_tw"][0] == "tw"
+    assert kinds["site_tw"][0] == "tw"
     assert kinds["s2twp"] == ("tw", "這支手機的螢幕很亮，在戶外看影片也不吃力。")
     assert kinds["simplified"] == ("cn", "这支手机的屏幕很亮，在户外看视频也不吃力。")
     assert kinds["cn_in_trad"] == ("cn", "這支手機的屏幕很亮，在戶外看視頻也不吃力。")
@@ -114,9 +114,9 @@ def test_weak_labels():
     plain = {k for _, k, _ in weak_examples("今天早上我們一起去河邊散步。", None)}
     assert plain == {"s2twp", "simplified"}
     # .hk and .cn pages are taken as labelled, never "converted to Taiwan form" as tw examples
-    assert [(lab, k) for lab, k, _ in weak_examples("佢哋喺度食緊飯。", "https://a.example.hk")] == [("hk", "tld_hk")]
+    assert [(lab, k) for lab, k, _ in weak_examples("佢哋喺度食緊飯。", "https://a.example.hk")] == [("hk", "site_hk")]
     cn = weak_examples("用户可以点击链接。", "https://a.example.cn")
-    assert [(lab, k) for lab, k, _ in cn] == [("cn", "tld_cn"), ("cn", "tld_cn_in_trad")]
+    assert [(lab, k) for lab, k, _ in cn] == [("cn", "site_cn"), ("cn", "site_cn_in_trad")]
     assert cn[1][2] == "用戶可以點擊鏈接。"
 
 
