@@ -317,7 +317,7 @@ def sites_benchmark(args) -> int:
     train_docs = [d for s in train_sites for d in sites[s]]
     model = VariantModel(_train_model(train_docs, tmp / "final.bin", args.epochs))
     combos = [("rules", None, base_rules), ("rules + model", model, {**base_rules, **chosen}),
-              ("rules + model (default thresholds)", model, base_rules)]
+              ("rules + model (tw_min_p 0.5, no rescue)", model, {**base_rules, "tw_min_p": 0.5, "tw_rescue_p": None})]
     rows = []
     for site, docs in sorted(sites.items()):
         if site in train_sites:

@@ -336,9 +336,11 @@ def test_classifier_cannot_put_mainland_terms_into_tw(features, vcfg):
     for s in MAINLAND_IN_TRADITIONAL:
         scores = {**features(s), "p_tw": 0.99, "p_cn": 0.005, "p_hk": 0.005}
         assert decide(scores, vcfg["policy"])[:2] == ("cn", "tw_converted")
-    for s in TAIWAN:
-        assert decide({**features(s), "p_tw": 0.2, "p_cn": 0.7, "p_hk": 0.1}, vcfg["policy"])[0] == "cn"
-        assert decide({**features(s), "p_tw": 0.45, "p_cn": 0.3, "p_hk": 0.25}, vcfg["policy"])[:2] == ("cn", "tw_converted")
+    low = vcfg["policy"]["tw_min_p"]
+    for s in TAIWAN:  # the model moves a rules-`tw` call out only below tw_min_p
+        assert decide({**features(s), "p_tw": low / 2, "p_cn": 0.9, "p_hk": 0.1 - low / 2}, vcfg["policy"])[:2] == \
+            ("cn", "tw_converted")
+        assert decide({**features(s), "p_tw": low * 2, "p_cn": 0.9, "p_hk": 0.1 - low * 2}, vcfg["policy"])[:2] == ("tw", "tw")
         assert decide({**features(s), "p_tw": 0.8, "p_cn": 0.1, "p_hk": 0.1}, vcfg["policy"])[:2] == ("tw", "tw")
 
 
