@@ -295,7 +295,7 @@ def sites_benchmark(args) -> int:
                 cv[i][gold][1] += len(vt)
                 if gold == "tw":
                     cv[i]["folds"].append(per[i] / len(vt))
-    rate_ = {k: v[0] / v[1] for k, v in rules_cv.items()}
+    rate_ = {k: rules_cv[k][0] / rules_cv[k][1] for k in ("tw", "out")}
     print(f"\ncross-validation over training sites {train_sites} (folds leave one of {tw_train} out):")
     print(f"  rules: Taiwan stays {rate_['tw']:.3f}, others out of tw {rate_['out']:.3f}")
     print("  rules, Taiwan stays per left-out source: " + ", ".join(
