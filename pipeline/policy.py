@@ -8,12 +8,14 @@ Tiers:
 - `other`         non-Taiwan text kept unconverted (variants not listed in `convert`);
 - `drop`          too little Han text, or a variant listed in `drop`: removed, counted by reason.
 
-The variant comes from the classifier when there is one, from the rules otherwise; then guards that
-look at the evidence directly move a `tw` call away from `tw` when the text carries Mainland terms,
+The variant comes from the rules; guards that look at the evidence directly move a `tw` call away
+from `tw` when the text carries Mainland terms,
 Cantonese/HK markers, too many Simplified characters, the character forms a Simplified→Traditional
 converter writes (爲 着 衆, where Taiwan writes 為 著 眾), or Mainland quotation marks (“ ” where
 Taiwan and Hong Kong write 「 」). That is what keeps Mainland text written in
 Traditional characters (軟件, 信息, 視頻, 網絡) out of the `tw` tier whatever the classifier says.
+A classifier, when configured, only moves the `tw` boundary where it is sure (`decide`), with
+thresholds chosen by cross-validation on training sites (benchmarks/bench_variant.py --sites).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ DEFAULTS = {
     "tw_max_hk_markers": 3.0,
     "tw_max_conv_forms": 3.0,
     "tw_max_cn_quotes": 1.0,
-    "tw_min_p": 0.5,
+    "tw_min_p": 0.01,
+    "tw_rescue_p": 0.95,
+    "tw_rescue_max_terms": 3.0,
     "cn_min_mainland_terms": 1.0,
     "hk_min_markers": 3.0,
     "convert": ["cn", "hk"],
@@ -44,40 +48,55 @@ DEFAULTS = {
 }
 
 
+def _guard(meta: dict, r: dict) -> tuple[str, str] | None:
+    """The evidence that moves a `tw` call away from `tw`, whoever made the call; None if there is none."""
+    # Text with no script-specific character at all reads the same in either script: its 0.5 is
+    # no evidence of Simplified (documents scored before script_chars existed: as before).
+    if meta["trad_ratio"] < r["tw_min_trad_ratio"] and meta.get("script_chars", 1) > 0:
+        return "cn", "guard_trad_ratio"
+    if meta["mainland_terms"] > r["tw_max_mainland_terms"]:
+        return "cn", "guard_mainland_terms"
+    if meta["hk_markers"] > r["tw_max_hk_markers"]:
+        return "hk", "guard_hk_markers"
+    # Older documents (scored before these features) have no conv_forms / cn_quotes: no evidence.
+    if meta.get("conv_forms", 0.0) > r["tw_max_conv_forms"]:
+        return "cn", "guard_conv_forms"
+    if meta.get("cn_quotes", 0.0) > r["tw_max_cn_quotes"]:
+        return "cn", "guard_cn_quotes"
+    return None
+
+
 def decide(meta: dict, rules: dict) -> tuple[str, str, str | None]:
-    """(variant, tier, why) for one document's scores. `why` names the rule that decided."""
+    """(variant, tier, why) for one document's scores. `why` names the rule that decided.
+
+    The rules decide; a classifier (p_tw/p_cn/p_hk in `meta`) only adjusts their `tw` boundary:
+    it moves a rules-`tw` document out when `p_tw` < `tw_min_p` (strong evidence against Taiwan),
+    and, with `tw_rescue_p` set, brings back a document the rules moved out on a few Mainland terms
+    alone (at most `tw_rescue_max_terms` per 1k, no other evidence) when `p_tw` >= `tw_rescue_p`.
+    """
     r = {**DEFAULTS, **rules}
     has_p = all(k in meta for k in ("p_tw", "p_cn", "p_hk"))
-    if has_p:
-        variant = max(VARIANTS, key=lambda v: meta[f"p_{v}"])
-        why = "classifier"
-    elif meta["trad_ratio"] < 0.5:
+    if meta["trad_ratio"] < 0.5:
         variant, why = "cn", "simplified"
+    elif meta.get("domain_hint") in ("cn", "hk"):
+        # A host in the map is the site's own region: stronger than one word on the page.
+        variant, why = meta["domain_hint"], "domain"
     elif meta["hk_markers"] >= r["hk_min_markers"]:
         variant, why = "hk", "hk_markers"
     elif meta["mainland_terms"] >= r["cn_min_mainland_terms"]:
         variant, why = "cn", "mainland_terms"
-    elif meta.get("domain_hint") in ("cn", "hk"):
-        variant, why = meta["domain_hint"], "domain"
     else:
         variant, why = "tw", "rules"
-    if variant == "tw":  # guards: evidence overrides a `tw` call, from rules or classifier
-        # Text with no script-specific character at all reads the same in either script: its 0.5 is
-        # no evidence of Simplified (documents scored before script_chars existed: as before).
-        if meta["trad_ratio"] < r["tw_min_trad_ratio"] and meta.get("script_chars", 1) > 0:
-            variant, why = "cn", "guard_trad_ratio"
-        elif meta["mainland_terms"] > r["tw_max_mainland_terms"]:
-            variant, why = "cn", "guard_mainland_terms"
-        elif meta["hk_markers"] > r["tw_max_hk_markers"]:
-            variant, why = "hk", "guard_hk_markers"
-        elif meta.get("conv_forms", 0.0) > r["tw_max_conv_forms"]:
-            # Older documents (scored before this feature) have no conv_forms: no evidence.
-            variant, why = "cn", "guard_conv_forms"
-        elif meta.get("cn_quotes", 0.0) > r["tw_max_cn_quotes"]:
-            variant, why = "cn", "guard_cn_quotes"
-        elif has_p and meta["p_tw"] < r["tw_min_p"]:
+    if variant == "tw":
+        variant, why = _guard(meta, r) or (variant, why)
+    if has_p:
+        if variant == "tw" and meta["p_tw"] < r["tw_min_p"]:
             variant = "cn" if meta["p_cn"] >= meta["p_hk"] else "hk"
             why = "guard_p_tw"
+        elif (r["tw_rescue_p"] is not None and why in ("mainland_terms", "guard_mainland_terms")
+              and meta["mainland_terms"] <= r["tw_rescue_max_terms"] and meta["p_tw"] >= r["tw_rescue_p"]
+              and _guard({**meta, "mainland_terms": 0.0}, r) is None):
+            variant, why = "tw", "classifier_rescue"
     if meta["han_ratio"] < r["min_han_ratio"]:
         return variant, "drop", "low_han_ratio"
     if variant == "tw":

@@ -25,7 +25,9 @@ is the datatrove step that writes them into each document's metadata:
                    has no corner quotes (「 」『 』) at all: Mainland's punctuation standard
                    (GB/T 15834) quotes with “ ”, Taiwan's and Hong Kong's with 「 」, and a
                    Simplified→Traditional converter changes characters, not punctuation.
-- `domain_hint`    from the URL's TLD: `tw`, `cn`, `hk` or `none`.
+- `domain_hint`    the URL's region from the host map (data/variant_hosts.tsv: the .tw/.hk/.mo/.cn suffixes and
+                   major sites on generic TLDs, udn.com, hk01.com, people.com.cn ...; config
+                   `variant.hosts` extends it): `tw`, `cn`, `hk` or `none`.
 - `p_tw`, `p_cn`, `p_hk`  the fastText classifier's probabilities, when a model is configured.
 
 Every score is defined for every input: an empty or non-Han document gets han_ratio 0, trad_ratio
@@ -252,24 +254,99 @@ class TermCounter:
 
 # --------------------------------------------------------------------------- features
 
-TLD_HINTS = {"tw": "tw", "cn": "cn", "hk": "hk", "mo": "hk"}  # Macau writes HK-style Traditional
+HOSTS_FILE = Path(__file__).parent / "data" / "variant_hosts.tsv"
+REGIONS = ("tw", "cn", "hk")
 
 
-def domain_hint(url: str | None) -> str:
-    """`tw` for .tw/.com.tw/.gov.tw/.edu.tw/.org.tw, `cn` for .cn, `hk` for .hk/.mo, else `none`."""
+def _host(url: str | None) -> str:
     if not url:
-        return "none"
+        return ""
     try:
         host = urlsplit(url if "//" in url else "//" + url).hostname or ""
     except ValueError:
+        return ""
+    return host.rstrip(".").lower()
+
+
+def load_host_map(path: str | os.PathLike = HOSTS_FILE) -> dict[str, str]:
+    """{domain: region} from a host map file (`domain<TAB>region<TAB>kind` lines, `#` comments)."""
+    out = {}
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        domain, _, rest = line.partition("\t")
+        region = rest.split("\t", 1)[0].strip()
+        if region not in REGIONS or not domain.strip():
+            raise UsageError(f"{path}:{n}: expected `domain<TAB>region<TAB>kind` with region one of {list(REGIONS)}")
+        out[domain.strip().lower().strip(".")] = region
+    return out
+
+
+class HostMap:
+    """Host → region (`tw`, `cn`, `hk`) by the longest matching domain of the packaged map.
+
+    `extra` ({domain: region}, config `variant.hosts`) adds or overrides entries; region `none`
+    removes one (a parent's or a suffix's match then applies).
+    """
+
+    def __init__(self, extra: dict | None = None):
+        self.map = dict(_packaged_hosts())
+        for domain, region in (extra or {}).items():
+            key = str(domain).strip().lower().strip(".")
+            if region not in (*REGIONS, "none") or not key:
+                raise UsageError(f"variant.hosts: {domain!r}: {region!r} is not one of {[*REGIONS, 'none']}")
+            self.map[key] = region
+
+    def region(self, url: str | None) -> str:
+        """The region of a URL's host (or a bare host), or `none` when no entry matches."""
+        labels = _host(url).split(".")
+        for i in range(len(labels)):  # longest suffix first
+            hit = self.map.get(".".join(labels[i:]))
+            if hit and hit != "none":
+                return hit
         return "none"
-    return TLD_HINTS.get(host.rstrip(".").rsplit(".", 1)[-1], "none")
+
+    def site(self, url: str | None) -> str:
+        """The site a URL belongs to: its longest matching map entry below the top-level suffixes
+        (money.udn.com → udn.com), else its last two labels (three under a two-letter ccTLD's
+        com/org/gov/edu/net: news.ltn.com.tw → ltn.com.tw). Holding out whole sites uses it."""
+        labels = [x for x in _host(url).split(".") if x]
+        for i in range(len(labels) - 1):
+            key = ".".join(labels[i:])
+            if key in self.map and self.map[key] != "none":
+                return key
+        keep = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 2
+        return ".".join(labels[-keep:])
+
+
+_SECOND_LEVEL = {"com", "org", "gov", "edu", "net", "idv", "co", "ac", "gob"}
+
+
+@cache
+def _packaged_hosts() -> dict[str, str]:
+    return load_host_map(HOSTS_FILE)
+
+
+@cache
+def _default_host_map() -> HostMap:
+    return HostMap()
+
+
+def domain_hint(url: str | None, hosts: HostMap | None = None) -> str:
+    """The region of a URL's host from the host map (`tw`, `cn`, `hk`), or `none`.
+
+    The packaged map has the .tw/.hk/.mo/.cn suffixes and the major news, portal and forum sites on
+    generic TLDs (udn.com → tw, hkcnews.com → hk, people.com.cn → cn); `hosts` adds the config's.
+    """
+    return (hosts or _default_host_map()).region(url)
 
 
 class VariantFeatures:
     """Scores one text; build one per worker (tables take ~0.5 s to load)."""
 
-    def __init__(self, mainland_extra=(), mainland_ignore=(), hk_extra=()):
+    def __init__(self, mainland_extra=(), mainland_ignore=(), hk_extra=(), hosts: dict | None = None):
+        self.hosts = HostMap(hosts)
         trad, simp = char_sets()
         # One str.translate pass classifies every character (~14 M chars/s): H = other Han,
         # T = Traditional-only, S = Simplified-only; the letters themselves map away first.
@@ -307,7 +384,7 @@ class VariantFeatures:
             "hk_markers": round(hk * per_k, 3),
             "conv_forms": round(conv * per_k, 3),
             "cn_quotes": round(quotes * per_k, 3),
-            "domain_hint": domain_hint(url),
+            "domain_hint": domain_hint(url, self.hosts),
         }
 
     def mainland_hits(self, text: str) -> list[str]:
@@ -323,6 +400,7 @@ class VariantScorer(PipelineStep):
 
     Args:
         model: path to a fastText model from `twbert variant train`, or None for rules only.
+        hosts: {domain: region} added to the packaged host map (config `variant.hosts`).
         mainland_extra / mainland_ignore / hk_extra: term lists (config `variant.terms`).
         max_chars: characters of each document the classifier reads.
     """
@@ -331,7 +409,7 @@ class VariantScorer(PipelineStep):
     type = "📊 - STATS"
 
     def __init__(self, model: str | None = None, mainland_extra=(), mainland_ignore=(), hk_extra=(),
-                 max_chars: int = 2000, batch_size: int = 256):
+                 max_chars: int = 2000, batch_size: int = 256, hosts: dict | None = None):
         super().__init__()
         self.model_path = str(model) if model else None
         if self.model_path:
@@ -339,6 +417,8 @@ class VariantScorer(PipelineStep):
 
             check_model_file(self.model_path)  # fail in the launcher, not in every worker
         self.term_args = (tuple(mainland_extra), tuple(mainland_ignore), tuple(hk_extra))
+        self.hosts = dict(hosts or {})
+        HostMap(self.hosts)  # a bad entry fails in the launcher
         self.max_chars = max_chars
         self.batch_size = batch_size
 
@@ -347,10 +427,10 @@ class VariantScorer(PipelineStep):
         terms = vcfg.get("terms") or {}
         return cls(model=vcfg.get("model"), mainland_extra=terms.get("mainland_extra") or (),
                    mainland_ignore=terms.get("mainland_ignore") or (), hk_extra=terms.get("hk_extra") or (),
-                   max_chars=vcfg.get("max_chars", 2000))
+                   max_chars=vcfg.get("max_chars", 2000), hosts=vcfg.get("hosts") or {})
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        features = VariantFeatures(*self.term_args)
+        features = VariantFeatures(*self.term_args, hosts=self.hosts)
         model = None
         if self.model_path:
             from twbert.pipeline.variant_model import VariantModel

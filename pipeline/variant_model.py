@@ -7,8 +7,9 @@ No labelled variant data exists offline, so the labels are made:
   s2twp → `tw`; the base itself → `cn`; s2tw → `cn` (Mainland wording in Taiwan-standard
   Traditional characters: the hard case, which a character-set test passes); s2hk → `hk`. The
   last two are kept only where they differ from the `tw` version;
-- web documents whose URL has a .tw / .cn / .hk TLD are also used as they are, labelled by it
-  (.cn and .hk ones only so: see `weak_examples`).
+- web documents whose URL's host is in the host map (the .tw/.cn/.hk/.mo suffixes and the major
+  sites on generic TLDs: udn.com, hkcnews.com, cctv.com ...; `variant.hosts` extends it) are also
+  used as they are, labelled by it (.cn and .hk ones only so: see `weak_examples`).
 
 Features are characters: each Han character or punctuation mark is a token and each run of Latin
 letters or digits another, and fastText's word n-grams (default 2) then see the character bigrams
@@ -29,7 +30,7 @@ import tempfile
 from pathlib import Path
 
 from twbert.errors import UsageError
-from twbert.pipeline.variant import VARIANTS, converter, domain_hint
+from twbert.pipeline.variant import VARIANTS, HostMap, converter, domain_hint
 
 _TOKEN = re.compile(r"[A-Za-z]+|\d+|[^\sA-Za-z\d]")
 
@@ -174,25 +175,26 @@ def chunks(text: str, size: int) -> list[str]:
     return out
 
 
-def weak_examples(text: str, url: str | None, chunk_chars: int = 60) -> list[tuple[str, str, str]]:
+def weak_examples(text: str, url: str | None, chunk_chars: int = 60,
+                  hosts: HostMap | None = None) -> list[tuple[str, str, str]]:
     """(label, kind, text) examples made from one document; `kind` names how it was made.
 
-    A web document from a .cn or .hk domain is used as labelled by it (and a .cn one also in
+    A web document whose host the host map places in Mainland or Hong Kong is used as labelled by it (and a .cn one also in
     Traditional characters, labelled cn: real Mainland wording the way a converted page shows it).
     Every other document is taken as Mandarin and converted into all variants: converting a
     Cantonese page to "Taiwan form" would only teach the model that Cantonese is Taiwanese.
     """
     out = []
-    hint = domain_hint(url)
+    hint = domain_hint(url, hosts)
     for piece in chunks(text, chunk_chars):
         if hint != "none":
-            out.append((hint, f"tld_{hint}", piece))
+            out.append((hint, f"site_{hint}", piece))
         if hint == "hk":
             continue
         if hint == "cn":
             trad = converter("s2tw").convert(converter("t2s").convert(piece))
             if trad != piece:
-                out.append(("cn", "tld_cn_in_trad", trad))
+                out.append(("cn", "site_cn_in_trad", trad))
             continue
         base = converter("tw2sp").convert(piece)
         tw = converter("s2twp").convert(base)
@@ -236,32 +238,67 @@ model.save_model(path)
 """
 
 
+def balanced(rows: list, rng: random.Random) -> list:
+    """Rows downsampled so every label has as many as the rarest: a class with ten times the
+    examples (converted text makes three per Taiwan document) otherwise wins every close call."""
+    by_label: dict[str, list] = {}
+    for r in rows:
+        by_label.setdefault(r[0], []).append(r)
+    n = min(len(v) for v in by_label.values())
+    return [r for lab in sorted(by_label) for r in rng.sample(by_label[lab], n)]
+
+
 def train(inputs: list[str], out: str | os.PathLike, *, epochs: int = 25, dim: int = 16, lr: float = 0.5,
           word_ngrams: int = 2, minn: int = 0, maxn: int = 0, bucket: int = 100_000, chunk_chars: int = 60,
           max_docs: int | None = None, holdout: float = 0.1, quantize: bool = False, seed: int = 0,
-          threads: int = 1, progress: bool = True) -> dict:
+          threads: int = 1, progress: bool = True, hosts: dict | None = None, balance: bool = False,
+          holdout_sites: list[str] | None = None, max_chars: int = 2000) -> dict:
     """Train and save a variant model; returns held-out precision/recall per class and per kind.
 
     Held-out examples come from held-out *documents*: the four conversions of one text never sit on
-    both sides of the split. `threads=1` keeps training deterministic for a given seed.
+    both sides of the split. With `holdout_sites`, every document of those sites (as `HostMap.site`
+    names them: udn.com, hkcnews.com) is kept out of training instead, and the model is scored on
+    them whole, labelled by the host map: one outlet's boilerplate cannot inflate that figure.
+    `threads=1` keeps training deterministic for a given seed.
     """
     import fasttext
     from tqdm import tqdm
 
+    host_map = HostMap(hosts)
+    held_sites = {s.strip().lower().removeprefix("www.") for s in holdout_sites or () if s.strip()}
     rng = random.Random(seed)
-    train_rows, test_rows = [], []
+    train_rows, test_rows, site_docs = [], [], []
     docs = 0
+    sites_seen: dict[str, int] = {}
     for text, url in tqdm(read_texts(inputs), desc="weak labels", unit="doc", disable=not progress):
         if max_docs is not None and docs >= max_docs:
             break
         docs += 1
-        rows = [(lab, kind, tokens(t)) for lab, kind, t in weak_examples(text, url, chunk_chars)]
-        (test_rows if rng.random() < holdout else train_rows).extend(r for r in rows if r[2])
-    if not train_rows or not test_rows:
+        if held_sites:
+            site = host_map.site(url) if url else ""
+            if site in held_sites:
+                sites_seen[site] = sites_seen.get(site, 0) + 1
+                region = host_map.region(url)
+                if region != "none":
+                    site_docs.append((region, site, text))
+                continue
+        rows = [(lab, kind, tokens(t)) for lab, kind, t in weak_examples(text, url, chunk_chars, host_map)]
+        if held_sites:  # the held-out sites are the test: every other document trains
+            train_rows.extend(r for r in rows if r[2])
+        else:
+            (test_rows if rng.random() < holdout else train_rows).extend(r for r in rows if r[2])
+    missing = held_sites - set(sites_seen)
+    if missing:
+        raise UsageError(f"--holdout-sites {' '.join(sorted(missing))}: no input document comes from "
+                         "such a site (a site is its host-map entry or last two labels, e.g. udn.com)")
+    if not train_rows or not (test_rows or site_docs):
         raise UsageError(f"too little text to train on ({docs} documents): give --input more documents")
     labels_seen = {r[0] for r in train_rows}
     if labels_seen != set(VARIANTS):
         raise UsageError(f"training examples cover {sorted(labels_seen)}, need all of {list(VARIANTS)}")
+    counts = {lab: sum(r[0] == lab for r in train_rows) for lab in VARIANTS}
+    if balance:
+        train_rows = balanced(train_rows, rng)
     rng.shuffle(train_rows)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -289,18 +326,32 @@ def train(inputs: list[str], out: str | os.PathLike, *, epochs: int = 25, dim: i
         raise UsageError(f"fastText training failed: {error.rstrip('.')}. Try a lower --lr (now {lr})")
     os.replace(tmp, out)  # never leave a half-written model where the build will look for it
 
-    model = fasttext.load_model(str(out))
-    pred = model.predict([t for _, _, t in test_rows], k=1)[0]
-    pairs = [(lab, p[0].removeprefix("__label__")) for (lab, _, _), p in zip(test_rows, pred)]
-    kinds = {}
-    for (lab, kind, _), (_, p) in zip(test_rows, pairs):
-        k = kinds.setdefault(kind, [0, 0])
-        k[0] += p == lab
-        k[1] += 1
-    return {
-        "model": str(out), "bytes": out.stat().st_size, "documents": docs,
-        "train_examples": len(train_rows), "heldout_examples": len(test_rows),
-        "accuracy": round(sum(g == p for g, p in pairs) / len(pairs), 4),
-        "per_class": _prf(pairs),
-        "per_kind_accuracy": {k: round(c / n, 4) for k, (c, n) in sorted(kinds.items())},
-    }
+    report = {"model": str(out), "bytes": out.stat().st_size, "documents": docs,
+              "train_examples": len(train_rows), "examples_per_class_before_balance": counts,
+              "heldout_examples": len(test_rows)}
+    if test_rows:
+        model = fasttext.load_model(str(out))
+        pred = model.predict([t for _, _, t in test_rows], k=1)[0]
+        pairs = [(lab, p[0].removeprefix("__label__")) for (lab, _, _), p in zip(test_rows, pred)]
+        kinds = {}
+        for (lab, kind, _), (_, p) in zip(test_rows, pairs):
+            k = kinds.setdefault(kind, [0, 0])
+            k[0] += p == lab
+            k[1] += 1
+        report.update(accuracy=round(sum(g == p for g, p in pairs) / len(pairs), 4), per_class=_prf(pairs),
+                      per_kind_accuracy={k: round(c / n, 4) for k, (c, n) in sorted(kinds.items())})
+    if held_sites:
+        # Whole documents, as the scorer sees them (the first max_chars characters), labelled by site.
+        vm = VariantModel(out, max_chars=max_chars)
+        probs = vm.predict([t for _, _, t in site_docs])
+        pairs = [(region, max(VARIANTS, key=lambda v: p[f"p_{v}"])) for (region, _, _), p in zip(site_docs, probs)]
+        per_site = {}
+        for (region, site, _), (_, pr) in zip(site_docs, pairs):
+            acc = per_site.setdefault(site, {"region": region, "documents": 0, "correct": 0})
+            acc["documents"] += 1
+            acc["correct"] += pr == region
+        report.update(heldout_sites={s: {**v, "accuracy": round(v["correct"] / v["documents"], 4)}
+                                     for s, v in sorted(per_site.items())},
+                      heldout_site_documents=len(site_docs), heldout_site_unlabelled=sum(sites_seen.values()) - len(site_docs),
+                      per_class_sites=_prf(pairs) if pairs else {})
+    return report

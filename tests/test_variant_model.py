@@ -102,10 +102,10 @@ def test_tokens_and_chunks():
 
 def test_weak_labels():
     ex = weak_examples("这支手机的屏幕很亮。", "https://a.example.cn/x")
-    assert {k: lab for lab, k, _ in ex}["tld_cn"] == "cn"
+    assert {k: lab for lab, k, _ in ex}["site_cn"] == "cn"
     ex = weak_examples("這支手機的螢幕很亮，在戶外看影片也不吃力。", "https://a.example.com.tw/x")
     kinds = {k: (lab, t) for lab, k, t in ex}
-    assert kinds["tld_tw"][0] == "tw"
+    assert kinds["site_tw"][0] == "tw"
     assert kinds["s2twp"] == ("tw", "這支手機的螢幕很亮，在戶外看影片也不吃力。")
     assert kinds["simplified"] == ("cn", "这支手机的屏幕很亮，在户外看视频也不吃力。")
     assert kinds["cn_in_trad"] == ("cn", "這支手機的屏幕很亮，在戶外看視頻也不吃力。")
@@ -114,9 +114,9 @@ def test_weak_labels():
     plain = {k for _, k, _ in weak_examples("今天早上我們一起去河邊散步。", None)}
     assert plain == {"s2twp", "simplified"}
     # .hk and .cn pages are taken as labelled, never "converted to Taiwan form" as tw examples
-    assert [(lab, k) for lab, k, _ in weak_examples("佢哋喺度食緊飯。", "https://a.example.hk")] == [("hk", "tld_hk")]
+    assert [(lab, k) for lab, k, _ in weak_examples("佢哋喺度食緊飯。", "https://a.example.hk")] == [("hk", "site_hk")]
     cn = weak_examples("用户可以点击链接。", "https://a.example.cn")
-    assert [(lab, k) for lab, k, _ in cn] == [("cn", "tld_cn"), ("cn", "tld_cn_in_trad")]
+    assert [(lab, k) for lab, k, _ in cn] == [("cn", "site_cn"), ("cn", "site_cn_in_trad")]
     assert cn[1][2] == "用戶可以點擊鏈接。"
 
 
@@ -359,3 +359,48 @@ def test_twbert_build_rules_then_trained_model(tmp_path, capsys):
         if not with_model:
             assert row["stats"].get("converted_cn", 0) >= len(mainland_trad) + len(simplified)
         assert sum(v for k, v in row["stats"].items() if k.startswith("tier_")) == row["read"]
+
+
+def site_corpus(path: Path, n: int = 12) -> Path:
+    """Web documents from real sites on generic TLDs, labelled only by the packaged host map."""
+    rng = random.Random(3)
+    rows = []
+    for i in range(n):
+        rows.append({"text": "".join(rng.sample(TAIWAN_SENTENCES, 4)), "url": f"https://money.udn.com/n/{i}"})
+        rows.append({"text": "".join(rng.sample(TAIWAN_SENTENCES, 4)), "url": f"https://www.setn.com/n/{i}"})
+        rows.append({"text": "".join(rng.sample(CN_WEB, 3)), "url": f"https://news.sina.com.cn/{i}"})
+        rows.append({"text": "".join(rng.sample(CN_WEB, 3)), "url": f"http://finance.people.com.cn/{i}"})
+        rows.append({"text": "".join(rng.sample(HK_WEB, 3)), "url": f"https://www.hk01.com/{i}"})
+        rows.append({"text": "".join(rng.sample(HK_WEB, 3)), "url": f"https://news.mingpao.com/{i}"})
+    with path.open("w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return path
+
+
+def test_train_holds_out_whole_sites_and_balances(tmp_path, capsys):
+    src = site_corpus(tmp_path / "sites.jsonl")
+    held = ["setn.com", "people.com.cn", "mingpao.com"]
+    report = train([str(src)], tmp_path / "m.bin", holdout_sites=held, balance=True, **SMALL)
+    # every document of a held-out site is measured whole, none trained on: the training examples are
+    # exactly the weak labels of the other sites' documents
+    assert {s: m["documents"] for s, m in report["heldout_sites"].items()} == dict.fromkeys(held, 12)
+    assert {s: m["region"] for s, m in report["heldout_sites"].items()} == {
+        "setn.com": "tw", "people.com.cn": "cn", "mingpao.com": "hk"}
+    expected = {"tw": 0, "cn": 0, "hk": 0}
+    for text, url in read_texts([str(src)]):
+        if not any(h in url for h in held):
+            for lab, _, t in weak_examples(text, url):
+                expected[lab] += bool(tokens(t))
+    assert report["examples_per_class_before_balance"] == expected
+    assert report["train_examples"] == 3 * min(expected.values())  # balanced: as many as the rarest
+    assert set(report["per_class_sites"]) == {"tw", "cn", "hk"}
+    assert sum(m["support"] for m in report["per_class_sites"].values()) == 36
+    assert "per_class" not in report  # no random split: the held-out sites are the test
+    with pytest.raises(UsageError, match="--holdout-sites nosuch.com: no input document"):
+        train([str(src)], tmp_path / "x.bin", holdout_sites=["nosuch.com"], **SMALL)
+    # the CLI prints the held-out sites' table
+    assert cli.main(["variant", "train", "--input", str(src), "--out", str(tmp_path / "cli.bin"), "--epochs", "5",
+                     "--dim", "8", "--bucket", "20000", "--balance", "--holdout-sites", *held]) == 0
+    out = capsys.readouterr().out
+    assert "held-out sites, whole documents labelled by the host map (36" in out and "mingpao.com" in out

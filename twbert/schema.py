@@ -291,6 +291,8 @@ EXPLICIT: dict[str, dict[str, Type]] = {
         "variant.policy.min_han_ratio": PROBABILITY,
         "variant.policy.tw_min_trad_ratio": PROBABILITY,
         "variant.policy.tw_min_p": PROBABILITY,
+        "variant.policy.tw_rescue_p": PROBABILITY,
+        "variant.hosts": MapOf(Str(("tw", "cn", "hk", "none"))),
         "variant.policy.convert": ListOf(Str(("cn", "hk"))),
         "variant.policy.drop": ListOf(Str(("tw", "cn", "hk"))),
         "dedup.ngram": POSITIVE,

@@ -24,9 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train a fastText tw/cn/hk classifier on weak labels made from your corpus",
         description="Train the variant classifier. Each input text is converted with OpenCC into Taiwan "
         "(s2twp, label tw), Mainland Simplified (tw2sp, cn), Mainland wording in Traditional characters "
-        "(tw2sp then s2tw, cn) and HK (s2hk, hk) forms; web documents whose URL has a .tw/.cn/.hk TLD are "
-        "also used as labelled by it (.cn and .hk pages only that way: a converted Cantonese page is not "
-        "Taiwan text). A held-out tenth of the documents gives the precision/recall printed at the end. "
+        "(tw2sp then s2tw, cn) and HK (s2hk, hk) forms; documents whose `url` host is in the host map "
+        "(.tw/.cn/.hk/.mo and major sites on generic TLDs such as udn.com, hk01.com, sina.com.cn; the "
+        "config's variant.hosts adds more) are also used as labelled by it (Mainland and HK pages only "
+        "that way: a converted Cantonese page is not Taiwan text). A held-out tenth of the documents, or "
+        "with --holdout-sites every document of those sites, gives the precision/recall printed at the end. "
         "Training is single-threaded in a fresh process, so a seed gives the same model.",
     )
     t.add_argument("--input", nargs="+", required=True, metavar="PATH",
@@ -48,6 +50,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "short examples keep the few variant-bearing words a large share of each one")
     t.add_argument("--max-docs", type=int, default=None, help="stop after this many input documents")
     t.add_argument("--holdout", type=float, default=0.1, help="fraction of documents held out for evaluation")
+    t.add_argument("--balance", action="store_true",
+                   help="downsample the training examples so each class has as many as the rarest")
+    t.add_argument("--holdout-sites", nargs="+", default=None, metavar="SITE",
+                   help="keep every document of these sites (udn.com, hkcnews.com: a host-map entry, or a "
+                   "host's last two labels, three under .com.tw-style suffixes) out of training and report "
+                   "per-class precision/recall on them, whole documents labelled by the host map; replaces "
+                   "--holdout")
+    t.add_argument("--config", metavar="CONFIG.yaml", default=None,
+                   help="build config whose variant.hosts (host map additions) and variant.max_chars to use")
     t.add_argument("--quantize", action="store_true", help="quantize the model (smaller file, slightly less accurate)")
     t.add_argument("--seed", type=int, default=0, help="random seed (split, shuffle, fastText)")
     t.set_defaults(func=run_train)
@@ -73,19 +84,35 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from twbert import config
     from twbert.pipeline.variant_model import train
 
+    vcfg = config.load("build", args.config)["variant"]
     report = train(args.input, args.out, epochs=args.epochs, dim=args.dim, lr=args.lr,
                    word_ngrams=args.word_ngrams, minn=args.minn, maxn=args.maxn, bucket=args.bucket,
                    chunk_chars=args.chunk_chars, max_docs=args.max_docs, holdout=args.holdout,
-                   quantize=args.quantize, seed=args.seed)
+                   quantize=args.quantize, seed=args.seed, hosts=vcfg.get("hosts") or {}, balance=args.balance,
+                   holdout_sites=args.holdout_sites, max_chars=vcfg.get("max_chars", 2000))
     print(f"wrote {report['model']} ({report['bytes'] / 1e6:.1f} MB) from {report['documents']} documents: "
-          f"{report['train_examples']} training / {report['heldout_examples']} held-out examples")
-    print(f"{'class':<6} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}")
-    for c, m in report["per_class"].items():
-        print(f"{c:<6} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['support']:>8}")
-    print(f"accuracy {report['accuracy']:.3f}; by how the example was made: "
-          + ", ".join(f"{k} {v:.3f}" for k, v in report["per_kind_accuracy"].items()))
+          f"{report['train_examples']} training examples "
+          f"({', '.join(f'{k} {v}' for k, v in report['examples_per_class_before_balance'].items())}"
+          f"{' before balancing' if args.balance else ''})")
+
+    def table(title, per_class):
+        print(title)
+        print(f"{'class':<6} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}")
+        for c, m in per_class.items():
+            print(f"{c:<6} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['support']:>8}")
+
+    if "per_class" in report:
+        table(f"held-out documents' weak-label examples ({report['heldout_examples']}):", report["per_class"])
+        print(f"accuracy {report['accuracy']:.3f}; by how the example was made: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in report["per_kind_accuracy"].items()))
+    if "per_class_sites" in report:
+        table(f"held-out sites, whole documents labelled by the host map ({report['heldout_site_documents']}; "
+              f"{report['heldout_site_unlabelled']} without a region skipped):", report["per_class_sites"])
+        for site, m in report["heldout_sites"].items():
+            print(f"  {site:<30} {m['region']:<3} {m['accuracy']:.3f} of {m['documents']}")
     return 0
 
 
@@ -102,7 +129,7 @@ def run_score(args: argparse.Namespace) -> int:
     model_path = None if args.rules_only else (args.model or vcfg.get("model"))
     terms = vcfg.get("terms") or {}
     features = VariantFeatures(terms.get("mainland_extra") or (), terms.get("mainland_ignore") or (),
-                               terms.get("hk_extra") or ())
+                               terms.get("hk_extra") or (), hosts=vcfg.get("hosts") or {})
     model = VariantModel(model_path, max_chars=vcfg.get("max_chars", 2000)) if model_path else None
     policy = VariantPolicy(vcfg.get("policy") or {})  # validates the rules
 
