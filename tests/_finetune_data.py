@@ -14,8 +14,8 @@ from twbert.training.model import EncoderConfig, EncoderForMLM
 PEOPLE = ["小明", "阿華", "美玲", "志豪", "淑芬", "建國", "雅婷", "家豪"]
 PLACES = ["臺北", "高雄", "台中", "花蓮", "台南", "新竹", "基隆", "嘉義"]
 FOODS = ["牛肉麵", "滷肉飯", "蚵仔煎", "珍珠奶茶", "臭豆腐", "小籠包"]
-# Simplified phrases that s2twp rewrites with another length (U盘 -> 隨身碟, 软件 -> 軟體).
-FILLER = ["他的U盘里有很多软件。", "今天天氣很好。", "大家都很忙。", "下午要開會。"]
+# Simplified phrases that s2twp rewrites with another length (内存 -> 記憶體, 博客 -> 部落格).
+FILLER = ["他的内存不够，常写博客。", "今天天氣很好。", "大家都很忙。", "下午要開會。"]
 
 
 def qa_articles(n: int, seed: int = 0) -> dict:

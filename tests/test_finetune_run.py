@@ -57,6 +57,7 @@ def test_drcd_end_to_end(model, tmp_path, capsys):
             for qa in p["qas"]}
     contexts = {qa["id"]: cc(p["context"]) for p in json.loads(dev.read_text())["data"][0]["paragraphs"] for qa in p["qas"]}
     assert all(preds[q] in contexts[q] for q in preds)
+    assert any(len(cc(p["context"])) != len(p["context"]) for p in json.loads(dev.read_text())["data"][0]["paragraphs"])
     assert scoring.score_qa(gold, preds) == pytest.approx({k: seed["dev"][k] for k in ("em", "f1", "total", "skip")})
     assert seed["dev"]["total"] == 16 and seed["dev"]["skip"] == 0
 
