@@ -110,12 +110,18 @@ def load_model(model_dir: Path, kind: str, labels: list[str] | None, device, see
     if not tokenizer.is_fast:
         raise UsageError(f"{model_dir}: span QA and twbert finetune need a fast tokenizer (tokenizer.json)")
     torch.manual_seed(seed)  # the new head's initialisation
+    # fp32 master weights whatever the checkpoint holds (transformers 5 would keep a bf16 baseline in bf16);
+    # the keyword was renamed in 4.56.
+    import transformers
+
+    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    fp32 = {"dtype" if (major, minor) >= (4, 56) else "torch_dtype": torch.float32}
     try:
         if kind == "qa":
-            model = AutoModelForQuestionAnswering.from_pretrained(str(model_dir), torch_dtype=torch.float32)
+            model = AutoModelForQuestionAnswering.from_pretrained(str(model_dir), **fp32)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(
-                str(model_dir), torch_dtype=torch.float32, num_labels=len(labels),
+                str(model_dir), **fp32, num_labels=len(labels),
                 id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)})
     except (OSError, ValueError) as e:
         raise UsageError(f"{model_dir}: cannot load it with a {kind} head: {e}") from None
