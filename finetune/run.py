@@ -10,6 +10,8 @@ official scorer) lives outside it either way. The heads are transformers' own
     DIR/results.json                 task, model, opencc, protocol, data counts, per seed dev/test,
                                      mean and max
     DIR/predictions/dev_seed0.json   QA: {question id: answer}; classification: one label per example
+    DIR/gold/dev.json                QA: the gold converted with OpenCC, as scored (`twbert eval qa` on it
+                                     and a predictions file gives the figures in results.json)
     DIR/seeds/seed0/result.json      a finished seed (a rerun skips it: resumable per seed)
     DIR/seeds/seed0/losses.jsonl     the training loss of every optimizer step
 """
@@ -56,6 +58,14 @@ def load_split(task: str, path, convert, columns) -> dict:
     else:
         examples = cc.convert_classification(r.examples, convert)
     return {"examples": examples, "info": info}
+
+
+def write_squad(examples, path: Path) -> None:
+    """QAExamples as SQuAD-style JSON (one paragraph per question; unaligned answers have answer_start -1)."""
+    paragraphs = [{"context": ex.context, "qas": [{"id": ex.qid, "question": ex.question, "answers": [
+        {"text": text, "answer_start": start} for text, start in ex.answers]}]} for ex in examples]
+    path.write_text(json.dumps({"version": "twbert-converted", "data": [{"paragraphs": paragraphs}]},
+                               ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def encode_pairs(examples, tokenizer, max_length: int) -> list[dict]:
@@ -284,6 +294,11 @@ def finetune(task: str, model_path, train_path, dev_path, out_dir, test_path=Non
     if labels is not None:
         results["labels"] = labels
     (out / "predictions").mkdir(exist_ok=True)
+    if kind == "qa":  # the converted gold the predictions are scored on: `twbert eval qa` reproduces the figures
+        (out / "gold").mkdir(exist_ok=True)
+        for name in ("dev", "test"):
+            if name in data:
+                write_squad(data[name]["examples"], out / "gold" / f"{name}.json")
     with tempfile.TemporaryDirectory(prefix="twbert-finetune-") as work:
         try:
             model_dir = resolve_model_dir(model_path, work)
@@ -312,7 +327,7 @@ def _one_seed(task, kind, model_dir, data, labels, cfg, seed, device, seed_dir: 
     model, tokenizer = load_model(model_dir, kind, labels, device, seed)
     limit = model_limit(model)
     if limit and cfg["max_length"] > limit:
-        raise UsageError(f"--max-length {cfg['max_length']} is over the model's limit of {limit} positions")
+        raise UsageError(f"--max-length {cfg['max_length']} is over the model's limit of {limit} positions: pass --max-length {limit} or less")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     train_examples = data["train"]["examples"]
     if kind == "qa":

@@ -84,7 +84,8 @@ def load_results(dirs) -> dict:
             raise UsageError(f"{d}: no results.json (expected a `twbert finetune` output directory)")
         try:
             res = json.loads(path.read_text(encoding="utf-8"))
-            label = Path(res["model"].rstrip("/")).name or res["model"]
+            model = Path(res["model"].rstrip("/"))
+            label = f"{model.parent.name}/{model.name}" if model.parent.name else model.name  # RUN/hf, not hf
             if res.get("opencc") not in (None, "s2twp"):
                 label += f" [{res['opencc']}]"
             if not res.get("protocol", {}).get("stride", True):

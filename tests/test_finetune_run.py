@@ -59,6 +59,9 @@ def test_drcd_end_to_end(model, tmp_path, capsys):
     assert all(preds[q] in contexts[q] for q in preds)
     assert any(len(cc(p["context"])) != len(p["context"]) for p in json.loads(dev.read_text())["data"][0]["paragraphs"])
     assert scoring.score_qa(gold, preds) == pytest.approx({k: seed["dev"][k] for k in ("em", "f1", "total", "skip")})
+    capsys.readouterr()
+    assert main(["eval", "qa", str(out / "gold" / "dev.json"), str(out / "predictions" / "dev_seed0.json")]) == 0
+    assert json.loads(capsys.readouterr().out) == pytest.approx({k: seed["dev"][k] for k in ("em", "f1", "total", "skip")})
     assert seed["dev"]["total"] == 16 and seed["dev"]["skip"] == 0
 
 
@@ -114,7 +117,7 @@ def test_chnsenticorp_end_to_end_and_table(model, tmp_path, capsys):
     md = tmp_path / "table.md"
     assert main(["finetune", "table", str(out), "--markdown", str(md)]) == 0
     text = capsys.readouterr().out
-    assert "chnsenticorp dev" in text and "hf" in text
+    assert "chnsenticorp dev" in text and "/hf" in text
     assert "BERT-wwm (HFL)" in text and "95.1 (94.5)" in text  # HFL's ChnSentiCorp dev figure
     assert "ymcui/Chinese-BERT-wwm @ f6410cbd" in text
     assert md.read_text().startswith("| model | chnsenticorp dev |\n")
