@@ -79,12 +79,14 @@ def encode_context(tokenizer, context: str):
 
 
 def make_features(examples: list[QAExample], tokenizer, max_length: int, doc_stride: int | None = 128,
-                  max_query_length: int = 64, train: bool = False) -> Features:
-    """Features for `examples`; `doc_stride=None` reads each context in one window (cut at max_length)."""
+                  max_query_length: int = 64, train: bool = False, typed: bool = False) -> Features:
+    """Features for `examples`; `doc_stride=None` reads each context in one window (cut at max_length).
+
+    `typed`: give token type ids (0 for the question, 1 for the context), for models that take them (BERT).
+    """
     cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
     if cls is None or sep is None:
         raise ValueError("the tokenizer needs a CLS and a SEP token for span QA")
-    typed = "token_type_ids" in tokenizer.model_input_names
     out = Features([], {"questions": len(examples), "windows": 0, "contexts_cut": 0,
                         "train_answers_outside_every_window": 0, "train_answers_not_on_token_boundaries": 0})
     cache: dict[str, tuple] = {}

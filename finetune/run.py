@@ -68,10 +68,9 @@ def write_squad(examples, path: Path) -> None:
                                ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def encode_pairs(examples, tokenizer, max_length: int) -> list[dict]:
+def encode_pairs(examples, tokenizer, max_length: int, typed: bool = False) -> list[dict]:
     """[CLS] a [SEP] (b [SEP]) token ids, the longer text cut first, as BERT's run_classifier.py does."""
     cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
-    typed = "token_type_ids" in tokenizer.model_input_names
     out = []
     for ex in examples:
         a = tokenizer(ex.text_a, add_special_tokens=False)["input_ids"]
@@ -136,6 +135,13 @@ def load_model(model_dir: Path, kind: str, labels: list[str] | None, device, see
     except (OSError, ValueError) as e:
         raise UsageError(f"{model_dir}: cannot load it with a {kind} head: {e}") from None
     return model.to(device), tokenizer
+
+
+def takes_token_types(model) -> bool:
+    """BERT-style models take segment ids; ModernBERT has none (its tokenizer still lists them)."""
+    import inspect
+
+    return "token_type_ids" in inspect.signature(model.forward).parameters
 
 
 def model_limit(model) -> int | None:
@@ -236,7 +242,7 @@ def qa_items(features: list[qa.Feature], train: bool) -> list[dict]:
 
 def evaluate_qa(model, tokenizer, examples, cfg, device) -> tuple[dict, dict]:
     feats = qa.make_features(examples, tokenizer, cfg["max_length"], cfg["doc_stride"] if cfg["stride"] else None,
-                             cfg["max_query_length"])
+                             cfg["max_query_length"], typed=takes_token_types(model))
     logits = forward_all(model, qa_items(feats.features, False), cfg, device, tokenizer.pad_token_id or 0, "qa")
     preds = qa.best_answers(examples, feats.features, [s for s, _ in logits], [e for _, e in logits],
                             cfg["n_best"], cfg["max_answer_length"])
@@ -247,7 +253,7 @@ def evaluate_qa(model, tokenizer, examples, cfg, device) -> tuple[dict, dict]:
 
 
 def evaluate_classification(model, tokenizer, examples, labels, cfg, device) -> tuple[dict, list]:
-    items = encode_pairs(examples, tokenizer, cfg["max_length"])
+    items = encode_pairs(examples, tokenizer, cfg["max_length"], takes_token_types(model))
     logits = forward_all(model, items, cfg, device, tokenizer.pad_token_id or 0, "classify")
     preds = [labels[int(row.argmax())] for row in logits]
     gold = [ex.label for ex in examples]
@@ -333,14 +339,14 @@ def _one_seed(task, kind, model_dir, data, labels, cfg, seed, device, seed_dir: 
     if kind == "qa":
         aligned = [ex for ex in train_examples if ex.answers and ex.answers[0][1] >= 0]
         feats = qa.make_features(aligned, tokenizer, cfg["max_length"], cfg["doc_stride"] if cfg["stride"] else None,
-                                 cfg["max_query_length"], train=True)
+                                 cfg["max_query_length"], train=True, typed=takes_token_types(model))
         items = qa_items(feats.features, True)
         train_counts = {**feats.counts, "questions_without_an_aligned_answer": len(train_examples) - len(aligned)}
     else:
         label_id = {lab: i for i, lab in enumerate(labels)}
         usable = [ex for ex in train_examples if ex.label is not None]
         items = [{**it, "labels": label_id[ex.label]} for it, ex in
-                 zip(encode_pairs(usable, tokenizer, cfg["max_length"]), usable)]
+                 zip(encode_pairs(usable, tokenizer, cfg["max_length"], takes_token_types(model)), usable)]
         train_counts = {"examples": len(usable), "unlabelled": len(train_examples) - len(usable)}
     _say(f"seed {seed}: training on {len(items)} {'windows' if kind == 'qa' else 'examples'} ({device})")
     trained = train(model, items, cfg, seed, device, pad_id, seed_dir / "losses.jsonl", progress)

@@ -49,7 +49,9 @@ def test_features_put_the_answer_in_every_window_that_holds_it(tok):
     assert all(f.end_position == 0 for f in unlabelled)  # [CLS]: the answer is not (whole) in this window
     for f in feats.features:
         assert f.input_ids[0] == tok.cls_token_id and f.input_ids[f.context_offset - 1] == tok.sep_token_id
-        assert len(f.input_ids) <= 16
+        assert len(f.input_ids) <= 16 and f.token_type_ids == []
+    typed = qa.make_features([ex], tok, max_length=16, doc_stride=3, typed=True).features[0]
+    assert typed.token_type_ids == [0] * typed.context_offset + [1] * (len(typed.input_ids) - typed.context_offset)
     # each context token is "max context" in exactly one window
     for pos in range(len(context)):
         owners = [f for f in feats.features if any(s == pos for (s, _e), m in zip(f.offsets, f.max_context) if m)]

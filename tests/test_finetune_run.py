@@ -133,3 +133,28 @@ def test_bad_input_is_a_clear_error(model, tmp_path, capsys):
     assert "--dev and --out required" in capsys.readouterr().err
     assert main(["finetune", "drcd", str(tmp_path), "--train", "x", "--dev", "x", "--out", str(tmp_path / "o")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_bert_style_baseline_with_segment_ids(model, tmp_path):
+    """Any HF encoder works: a tiny BERT (which takes token type ids) on span QA and on pairs."""
+    import transformers
+
+    from twbert.finetune.run import takes_token_types
+
+    tok = transformers.AutoTokenizer.from_pretrained(str(model))
+    bert = transformers.BertForMaskedLM(transformers.BertConfig(
+        vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=48,
+        max_position_embeddings=128, pad_token_id=0))
+    bert.save_pretrained(str(tmp_path / "bert"))
+    tok.save_pretrained(str(tmp_path / "bert"))
+    assert takes_token_types(transformers.BertForQuestionAnswering(bert.config))
+    assert not takes_token_types(transformers.ModernBertForQuestionAnswering.from_pretrained(str(model)))
+    train = write_json(tmp_path / "train.json", qa_articles(6))
+    out = tmp_path / "out"
+    assert main(["finetune", "cmrc2018", str(tmp_path / "bert"), "--train", str(train), "--dev", str(train),
+                 "--out", str(out), "--max-steps", "2", "--batch-size", "4", "--max-length", "128", *FAST]) == 0
+    assert len(json.loads((out / "predictions" / "dev_seed0.json").read_text())) == 12
+    (tmp_path / "p.tsv").write_text("甲很好\t乙很好\t1\n甲很好\t乙很差\t0\n", encoding="utf-8")
+    assert main(["finetune", "lcqmc", str(tmp_path / "bert"), "--train", str(tmp_path / "p.tsv"),
+                 "--dev", str(tmp_path / "p.tsv"), "--out", str(tmp_path / "pairs"), "--max-steps", "2", *FAST]) == 0
+    assert json.loads((tmp_path / "pairs" / "results.json").read_text())["seeds"][0]["dev"]["total"] == 2

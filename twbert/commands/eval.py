@@ -9,8 +9,9 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval",
-        help="evaluate a masked LM: pseudo-perplexity and MLM accuracy",
-        description="Evaluate a masked language model on held-out text.",
+        help="evaluate: a masked LM's pseudo-perplexity (pppl), or span answers with the CMRC 2018 scorer (qa)",
+        description="Evaluate a masked language model on held-out text (pppl), or score span-QA predictions "
+        "as the official CMRC 2018 script does (qa).",
     )
     tasks = p.add_subparsers(dest="task", metavar="TASK", required=True)
     q = tasks.add_parser(
