@@ -82,6 +82,11 @@ def test_seeds_resume_and_summary(model, tmp_path):
         assert res["max"][split]["f1"] == max(values)
         assert res["mean"][split]["f1"] == pytest.approx(sum(values) / 2)
     assert (out / "predictions" / "test_seed1.json").is_file()
+    # same seed, fresh directory: the same losses, bit for bit (CPU)
+    again = tmp_path / "again"
+    assert main([a if a != str(out) else str(again) for a in args]) == 0
+    assert (again / "seeds" / "seed0" / "losses.jsonl").read_bytes() == (out / "seeds" / "seed0" / "losses.jsonl").read_bytes()
+    assert (again / "predictions" / "dev_seed0.json").read_bytes() == (out / "predictions" / "dev_seed0.json").read_bytes()
 
 
 def test_no_stride_reads_one_window_and_counts_cut_contexts(model, tmp_path):
