@@ -105,6 +105,7 @@ def check_failures(report, examples):
         assert f["answer"] in f["tokens_give"] and f["answer"] != f["tokens_give"]
 
 
+@pytest.mark.slow
 def test_drcd_round_trip_wordpiece(drcd, tmp_path):
     """A BERT-Chinese-style WordPiece (one token per CJK character): all but a few answers come back exactly."""
     from transformers import BertTokenizerFast
@@ -122,6 +123,7 @@ def test_drcd_round_trip_wordpiece(drcd, tmp_path):
     assert report["exact"] >= 0.998 * report["answers"]
 
 
+@pytest.mark.slow
 def test_drcd_round_trip_byte_level_bpe(drcd, tmp_path):
     """twbert's byte-level BPE (trained here on a slice of the contexts): answers whose edge falls inside a
     merged token are counted and listed with what the tokens give."""

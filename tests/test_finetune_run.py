@@ -13,7 +13,7 @@ from twbert.finetune import scoring
 from twbert.finetune.convert import converter
 
 pytest.importorskip("transformers")
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]  # real fine-tuning runs
 
 FAST = ["--lr", "3e-3", "--device", "cpu", "--no-progress"]
 
