@@ -23,7 +23,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "accuracy and macro-F1. Per-task defaults (lr, epochs, batch, max length) are HFL's: see "
         "twbert/defaults/finetune.yaml and docs/finetune.md. "
         "`twbert finetune table DIR...` prints a tasks x models table of result directories instead.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("task", metavar="TASK", help=TASK_HELP)
     p.add_argument("model", metavar="MODEL", nargs="+",
