@@ -170,6 +170,8 @@ def test_cli_scores_a_twbert_run_directly(setup, capsys, tmp_path):
                      local_attention=c.local_attention)
     ckpt.save(tmp_path / "run" / "checkpoints", 5, tensors={"model": setup["trained"][0].state_dict()},
               jsons={"trainer": {"step": 5, "tokens": 0, "config": {"data_dir": str(data_dir), "model": model_cfg}}})
+    # The trainer writes its own config.json into the run: it is not a Hugging Face config.
+    (tmp_path / "run" / "config.json").write_text(json.dumps({"data_dir": str(data_dir), "model": model_cfg}))
     assert main(["eval", "pppl", str(tmp_path / "run"), str(setup["texts"]), "--no-progress"]) == 0
     from_run = json.loads(capsys.readouterr().out)
     assert main(["eval", "pppl", str(setup["trained"][1]), str(setup["texts"]), "--no-progress"]) == 0

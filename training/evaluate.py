@@ -18,6 +18,7 @@ models with different tokenizers on the same texts with that in mind.
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 from pathlib import Path
@@ -64,21 +65,43 @@ def eval_attention(config) -> dict:
     return {"attn_implementation": "sdpa"} if getattr(config, "model_type", None) == "modernbert" else {}
 
 
+def is_hf_model_dir(path: str | Path) -> bool:
+    """True for a Hugging Face model directory: a config.json naming its `model_type`.
+
+    A twbert run also holds a config.json (the trainer's settings), which transformers cannot read.
+    """
+    config = Path(path) / "config.json"
+    if not config.is_file():
+        return False
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "model_type" in data
+
+
+def resolve_model_dir(model_path: str | Path, workdir: str | Path | None = None) -> Path:
+    """An HF model directory for `model_path`: itself, or its twbert run/checkpoint exported to `workdir`."""
+    path = Path(model_path)
+    if is_hf_model_dir(path):
+        return path
+    from twbert.training.export import ExportError, export_checkpoint
+
+    if workdir is None:
+        raise EvalError(f"{path} is not a Hugging Face model directory (no config.json with a model_type) "
+                        "and no workdir was given to export it to")
+    try:
+        return export_checkpoint(path, Path(workdir) / "model")
+    except ExportError as e:
+        raise EvalError(f"{model_path} is neither a Hugging Face model directory (no config.json with a "
+                        f"model_type) nor a usable twbert run or checkpoint: {e}") from None
+
+
 def load_masked_lm(model_path: str | Path, device: torch.device, workdir: str | None = None):
     """(model, tokenizer) from an HF directory, or from a twbert run/checkpoint (exported to `workdir`)."""
     from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
 
-    path = Path(model_path)
-    if not (path / "config.json").is_file():
-        from twbert.training.export import ExportError, export_checkpoint
-
-        if workdir is None:
-            raise EvalError(f"{path} has no config.json and no workdir was given to export it to")
-        try:
-            path = export_checkpoint(path, Path(workdir) / "model")
-        except ExportError as e:
-            raise EvalError(f"{model_path} is neither a Hugging Face model directory (no config.json) "
-                            f"nor a usable twbert checkpoint: {e}") from None
+    path = resolve_model_dir(model_path, workdir)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         model = AutoModelForMaskedLM.from_pretrained(str(path), torch_dtype=torch.float32,

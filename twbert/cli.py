@@ -25,6 +25,7 @@ COMMANDS = [
     "twbert.commands.train",
     "twbert.commands.export",
     "twbert.commands.eval",
+    "twbert.commands.finetune",
 ]
 
 

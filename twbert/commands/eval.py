@@ -1,4 +1,5 @@
-"""`twbert eval`: evaluate a masked LM (a twbert export or checkpoint, or any HF masked LM)."""
+"""`twbert eval`: pseudo-perplexity of a masked LM (a twbert export, run or checkpoint, or any HF masked LM),
+and the CMRC 2018 scorer for span answers."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval",
-        help="evaluate a masked LM: pseudo-perplexity and MLM accuracy",
-        description="Evaluate a masked language model on held-out text.",
+        help="evaluate: a masked LM's pseudo-perplexity (pppl), or span answers with the CMRC 2018 scorer (qa)",
+        description="Evaluate a masked language model on held-out text (pppl), or score span-QA predictions "
+        "as the official CMRC 2018 script does (qa).",
     )
     tasks = p.add_subparsers(dest="task", metavar="TASK", required=True)
     q = tasks.add_parser(
@@ -35,6 +37,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--no-progress", action="store_true", help="do not show the progress bar (on stderr)")
     q.set_defaults(func=run)
 
+    a = tasks.add_parser(
+        "qa",
+        help="EM and F1 of span answers, as the official CMRC 2018 scorer computes them",
+        description="Score predicted answers against a SQuAD-style gold file with the CMRC 2018 official "
+        "algorithm (mixed segmentation: one unit per Chinese character, NLTK words for other runs, listed "
+        "punctuation removed; F1 over the longest common run; EM after removing punctuation). Prints one JSON "
+        'object: em and f1 (percentages over every gold question), total (questions) and skip (questions '
+        "without a prediction, scored 0). docs/finetune.md shows the equivalence checks.",
+    )
+    a.add_argument("gold", metavar="GOLD.json", help="SQuAD-style JSON: data / paragraphs / qas with id and answers")
+    a.add_argument("pred", metavar="PRED.json", help='JSON object {"question id": "answer text"}, as '
+                   "`twbert finetune` writes under OUT/predictions/")
+    a.set_defaults(func=run_qa)
+
 
 def run(args: argparse.Namespace) -> int:
     import json
@@ -52,4 +68,13 @@ def run(args: argparse.Namespace) -> int:
     except EvalError as e:
         raise UsageError(str(e)) from None
     print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def run_qa(args: argparse.Namespace) -> int:
+    import json
+
+    from twbert.finetune.scoring import score_qa_files
+
+    print(json.dumps(score_qa_files(args.gold, args.pred)))
     return 0
