@@ -20,22 +20,21 @@ from twbert.errors import UsageError
 
 @lru_cache(maxsize=8)
 def converter(config: str | None) -> Callable[[str], str]:
-    """A str -> str function for an OpenCC config name (`s2twp`, `s2tw`, `t2s.json`, ...); `none` is identity.
+    """A str -> str function for a converter setting; `none` is identity.
 
-    The one place that chooses how text is converted, so that the conversion settings can be shared
-    with the rest of twbert later without touching the callers.
+    The settings are the build's (`twbert.pipeline.convert`: mediawiki, mediawiki+phrases, s2tw,
+    s2twp or any OpenCC config), so an evaluation set can be converted exactly as the corpus was.
+    The paper's protocol, and finetune's default, is OpenCC `s2twp`.
     """
     if config is None or str(config).lower() == "none":
         return lambda text: text
-    import opencc
+    from twbert.pipeline.convert import SETTINGS, Converter
 
     name = str(config)
     try:
-        cc = opencc.OpenCC(name if name.endswith(".json") else f"{name}.json")
-    except Exception as e:  # opencc raises a bare RuntimeError/OSError for an unknown config
-        raise UsageError(f"--opencc {config}: not an OpenCC config OpenCC can load ({e}); "
-                         "try s2twp, s2tw, s2t, t2s or none") from None
-    return cc.convert
+        return Converter(name).convert
+    except UsageError as e:
+        raise UsageError(f"--opencc {config}: {e}; try one of {', '.join(SETTINGS)} or none") from None
 
 
 @dataclass

@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-stride", action="store_true",
                    help="span QA: read each context in one window of --max-length tokens (long-context models)")
     p.add_argument("--opencc", metavar="CFG", default=None,
-                   help="OpenCC config for every text field (s2twp, s2tw, s2t, ...) or none; default s2twp")
+                   help="converter for every text field: s2twp (default, as in the paper), s2tw, mediawiki, "
+                        "mediawiki+phrases (the build's settings, docs/pipeline.md), any OpenCC config, or none")
     p.add_argument("--text-column", default="text", help="classify/pair: the text column (JSONL key or TSV header)")
     p.add_argument("--text-b-column", default="text_b", help="pair: the second text's column")
     p.add_argument("--label-column", default="label", help="classify/pair: the label column")
