@@ -88,3 +88,26 @@ def test_absent_removed_folder_is_said_plainly(tmp_path, capsys):
     assert not [c for c in r["checks"] if c["name"].startswith("removed:")]
     out = capsys.readouterr().out
     assert "Removed: absent" in out and "output.removed: false" in out and "output.removed: false" in page
+
+
+def test_converter_artifacts_per_source_and_tier(tmp_path, capsys):
+    """The artifact section counts listed mis-conversions in the kept documents, per source and tier."""
+    from datatrove.data import Document
+    from datatrove.pipeline.writers import JsonlWriter
+
+    run = tmp_path / "run"
+    docs = [Document(text="研究物件是擴充套件的方法。" * 3, id="a", metadata={"source": "wiki", "tier": "tw"}),
+            Document(text="研究對象是擴展的方法。" * 3, id="b", metadata={"source": "wiki", "tier": "tw"}),
+            Document(text="臺灣的夜市很熱鬧。" * 5, id="c", metadata={"source": "web", "tier": "tw"})]
+    with JsonlWriter(str(run / "documents"), output_filename="00000.jsonl.gz") as w:
+        for d in docs:
+            w.write(d)
+    rc, r, page = inspect(run, tmp_path)
+    out = capsys.readouterr().out
+    assert rc == 0
+    wiki, web = r["artifacts"]["wiki/tw"], r["artifacts"]["web/tw"]
+    assert (wiki["docs"], wiki["docs_with"], wiki["artifacts"]) == (2, 1, 6)
+    assert dict(map(tuple, wiki["top"])) == {"研究物件": 3, "擴充套件": 3}
+    assert web["artifacts"] == 0 and web["per_100k"] == 0
+    assert "Converter artifacts" in out and "Converter artifacts" in page
+    assert "擴充套件" in out

@@ -181,6 +181,7 @@ def scan_documents(folder: Path, n_samples: int, seed: int) -> dict:
     """One pass: counts by source / variant / tier, conversions, domains, cluster sizes, lengths, samples."""
     from tqdm import tqdm
 
+    from twbert.pipeline.artifacts import artifact_summary
     from twbert.pipeline.dedup_index import iter_documents
 
     rng = random.Random(seed)
@@ -190,36 +191,42 @@ def scan_documents(folder: Path, n_samples: int, seed: int) -> dict:
     lengths = Lengths()
     sample: list[tuple[int, dict]] = []
     n = 0
-    for i, doc in enumerate(tqdm(iter_documents(folder), desc="documents", unit="doc", leave=False)):
-        n += 1
-        m = doc.get("metadata") or {}
-        text = doc["text"]
-        lengths.add(len(text))
-        src = m.get("source", "?")
-        by["source"][src] += 1
-        chars_by_source[src] += len(text)
-        by["variant"][m.get("variant", "absent")] += 1
-        by["tier"][m.get("tier", "absent")] += 1
-        by["source_tier"][f"{src}-{m.get('tier', 'absent')}"] += 1
-        if m.get("converted_from"):
-            by["converted_from"][m["converted_from"]] += 1
-        d = domain(m.get("url"))
-        if d:
-            by["domain"][d] += 1
-        if "dup_cluster_size" in m:
-            by["dup_cluster_size"][int(m["dup_cluster_size"])] += 1
-        for kind, c in (m.get("pii") or {}).items():
-            by["pii"][kind] += int(c)
-        # reservoir sample, seeded: the same run and seed always show the same documents
-        if len(sample) < n_samples:
-            sample.append((i, doc))
-        elif n_samples:
-            j = rng.randrange(i + 1)
-            if j < n_samples:
-                sample[j] = (i, doc)
+
+    def walk():  # the scan, one document at a time, for artifact_summary to drive: one pass over the folder
+        nonlocal n
+        for i, doc in enumerate(tqdm(iter_documents(folder), desc="documents", unit="doc", leave=False)):
+            n += 1
+            m = doc.get("metadata") or {}
+            text = doc["text"]
+            lengths.add(len(text))
+            src = m.get("source", "?")
+            by["source"][src] += 1
+            chars_by_source[src] += len(text)
+            by["variant"][m.get("variant", "absent")] += 1
+            by["tier"][m.get("tier", "absent")] += 1
+            by["source_tier"][f"{src}-{m.get('tier', 'absent')}"] += 1
+            if m.get("converted_from"):
+                by["converted_from"][m["converted_from"]] += 1
+            d = domain(m.get("url"))
+            if d:
+                by["domain"][d] += 1
+            if "dup_cluster_size" in m:
+                by["dup_cluster_size"][int(m["dup_cluster_size"])] += 1
+            for kind, c in (m.get("pii") or {}).items():
+                by["pii"][kind] += int(c)
+            # reservoir sample, seeded: the same run and seed always show the same documents
+            if len(sample) < n_samples:
+                sample.append((i, doc))
+            elif n_samples:
+                j = rng.randrange(i + 1)
+                if j < n_samples:
+                    sample[j] = (i, doc)
+            yield doc
+
+    artifacts = artifact_summary(walk())
     sample.sort(key=lambda x: x[0])
     return {"documents": n, "by": by, "chars_by_source": chars_by_source,
-            "lengths": lengths,
+            "lengths": lengths, "artifacts": artifacts,
             "sample": [d for _, d in sample]}
 
 
@@ -476,6 +483,8 @@ def inspect_run(run: str | Path, samples: int = 3, seed: int = 0, dup_sample: in
         "funnel": funnel,
         "removed": removed_section(run, funnel, samples, seed, checks),
         "sources": sources_section(scan, funnel, checks),
+        # Converter artifacts (pipeline/artifacts.py) per source/tier: the rate a Taiwan reader would trip on.
+        "artifacts": scan["artifacts"] if scan else None,
         "dedup": dedup_section(run, stats, funnel, scan, dup_sample, seed, checks),
         "lengths": lengths,
         "shards": chunks_sec,

@@ -101,6 +101,23 @@ def sources(r: dict) -> Section:
     return sec
 
 
+def artifacts(r: dict) -> Section | None:
+    a = r.get("artifacts")
+    if a is None:
+        return None
+    sec = Section("Converter artifacts")
+    rows = [[k, g["docs"], g["chars"], g["artifacts"], g["per_100k"], g["docs_with"],
+             ", ".join(f"{t}×{c}" for t, c in g["top"][:5]) or "-"] for k, g in a.items()]
+    sec.add(Table(["source/tier", "documents", "characters", "artifacts", "per 100k chars", "documents with any", "most frequent"],
+                  rows, title="Strings that exist only as mis-conversions (pipeline/data/artifacts.tsv), per source and tier"))
+    examples = [(k, e) for k, g in a.items() for e in g["examples"][:2]]
+    for k, e in examples[:6]:
+        sec.add(Note(f"{k}: …{e}…"))
+    if not any(g["artifacts"] for g in a.values()):
+        sec.add(Note("No converter artifact in the kept documents", "ok"))
+    return sec
+
+
 def dedup(r: dict) -> Section:
     d, sec = r["dedup"], Section("Dedup")
     if not d.get("present"):
@@ -207,7 +224,7 @@ def differences(cmp: dict, fold: int = 40) -> Section:
                         f"--html or the list in --json"))
 
 
-SECTIONS = [header, funnel, removed, sources, dedup, lengths, samples, checks]
+SECTIONS = [header, funnel, removed, sources, artifacts, dedup, lengths, samples, checks]
 
 
 def build(r: dict) -> list[Section]:
