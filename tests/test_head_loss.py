@@ -65,4 +65,4 @@ def test_compiles_into_one_graph_whatever_the_row_count():
 
 
 def test_chunk_rows():
-    assert chunk_rows_for(151680) == 832 and chunk_rows_for(96) % 64 == 0
+    assert chunk_rows_for(151680) == 384 and chunk_rows_for(96) % 64 == 0

@@ -21,11 +21,11 @@ import torch
 from torch.utils.flop_counter import register_flop_formula
 
 IGNORE = -100
-CHUNK_ELEMENTS = 1 << 27  # logits per chunk: 128M x 4 bytes = 512 MB of fp32 at any vocabulary
+CHUNK_ELEMENTS = 1 << 26  # logits per chunk: 64M x 4 bytes = 256 MB of fp32 at any vocabulary
 
 
 def chunk_rows_for(vocab_size: int) -> int:
-    """Rows per chunk: CHUNK_ELEMENTS logits, a multiple of 64 rows (865 -> 832 at 151,680)."""
+    """Rows per chunk: CHUNK_ELEMENTS logits, a multiple of 64 rows (384 at 151,680)."""
     return max(64, CHUNK_ELEMENTS // vocab_size // 64 * 64)
 
 
@@ -58,7 +58,10 @@ def _lce(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, targe
         g = z.to(dtype)
         del z
         gx[s:s + chunk_rows] = (g @ wd).to(x.dtype)
-        gw += g.t() @ xc
+        if dtype == gw.dtype:
+            gw.addmm_(g.t(), xc)  # no V x h temporary
+        else:  # bf16 products into the fp32 sum (an fp32-output bf16 matmul is CUDA-only)
+            gw += g.t() @ xc
         if bias is not None:
             gb += g.float().sum(0)
     return loss, gx, gw, gb
@@ -85,7 +88,8 @@ def _backward(ctx, grad_loss, *_):
     if gx.numel() == 0 and gw.numel() == 0:
         raise RuntimeError("linear_cross_entropy ran without gradients (need_grad=False) and cannot backpropagate")
     xt, wt, bt = ctx.dtypes
-    return ((gx * grad_loss).to(xt), (gw * grad_loss).to(wt), (gb * grad_loss).to(bt) if ctx.has_bias else None,
+    # in place: a second V x h fp32 buffer would be the largest thing in the head's backward
+    return (gx.mul_(grad_loss).to(xt), gw.mul_(grad_loss).to(wt), gb.mul_(grad_loss).to(bt) if ctx.has_bias else None,
             None, None, None, None)
 
 

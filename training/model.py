@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -331,9 +332,9 @@ class EncoderForMLM(nn.Module):
         caps each sequence, not the batch average (a long and a short sequence average above the
         window while the short one is far below it).
         """
-        lengths = torch.as_tensor(lengths, dtype=torch.float64)
+        lengths = np.asarray(lengths, dtype=np.float64)  # numpy: the trainer's loop runs no torch op on the host
         tokens = float(lengths.sum())
-        local = lengths.clamp(max=self.config.local_attention + 1)
+        local = np.minimum(lengths, self.config.local_attention + 1)
         return float((lengths * lengths).sum()) / tokens, float((lengths * local).sum()) / tokens
 
     def num_flops_per_token(self, seq_len: float, mask_rate: float = 0.3, local_seq_len: float | None = None) -> float:
