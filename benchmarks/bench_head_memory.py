@@ -4,7 +4,8 @@
         [--dtype fp32|bf16] [--layers 0 --tokens T]
 
 Each case runs in a fresh process on the CPU, and its peak is the kernel's peak resident set
-(ru_maxrss) less the resident set just before the measured step: every tensor bigger than a few
+(VmHWM, reset just before the measured step through /proc/self/clear_refs) less the resident set at
+that moment: every tensor bigger than a few
 MB is its own mmap that glibc returns on free, so resident memory follows what torch holds.
 (tracemalloc does not see torch's allocations.)
 
@@ -23,19 +24,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 
 
+def _status(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
 def rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize()
+    """Resident memory now; also resets the peak (VmHWM) to it, so peak() sees only what follows."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status("VmRSS:")
 
 
 def peak() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return _status("VmHWM:")
 
 
 def head_case(args) -> dict:
@@ -82,13 +92,22 @@ def step_case(args) -> dict:
     batch = pack([torch.randint(5, args.vocab, (512,)).tolist() for _ in range(n_seq)])
     pos = torch.randperm(batch["num_tokens"])[:args.masked].sort().values
     inputs = {k: batch[k] for k in ("input_ids", "position_ids", "cu_seqlens", "max_seqlen")}
+    saved = {}  # storage -> bytes of every tensor autograd keeps for backward (counted once)
+
+    def keep(t):
+        saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
     before, t0 = rss(), time.process_time()
-    out = m(**inputs, masked_positions=pos, masked_targets=batch["input_ids"][pos])
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+        out = m(**inputs, masked_positions=pos, masked_targets=batch["input_ids"][pos])
+    saved_bytes = sum(saved.values())
     out["loss_sum"].backward()
     params = sum(p.numel() for p in m.parameters())
     return {"case": args.case, "layers": args.layers, "hidden": args.hidden, "vocab": args.vocab,
             "tokens": batch["num_tokens"], "masked": args.masked, "params": params,
-            "peak_mb": round((peak() - before) / 2**20, 1), "cpu_s": round(time.process_time() - t0, 1)}
+            "saved_mb": round(saved_bytes / 2**20, 1), "peak_mb": round((peak() - before) / 2**20, 1),
+            "cpu_s": round(time.process_time() - t0, 1)}
 
 
 def main() -> None:

@@ -47,12 +47,16 @@ def _lce(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, targe
         z = (xc @ wd.t() if bd is None else torch.addmm(bd, xc, wd.t())).float()
         valid = tc != IGNORE
         t = tc.clamp(min=0)[:, None]
-        lse = torch.logsumexp(z, dim=-1)
-        loss += ((lse - z.gather(1, t).squeeze(1)) * valid).sum()
+        picked = z.gather(1, t).squeeze(1)
+        # log-sum-exp in place over z (torch.logsumexp would allocate another chunk)
+        top = z.amax(dim=-1, keepdim=True)
+        z.sub_(top).exp_()
+        total = z.sum(dim=-1, keepdim=True)
+        loss += ((top + total.log()).squeeze(1) - picked).mul(valid).sum()
         if not need_grad:
             continue
-        # d loss / d logits = softmax - onehot, zero on ignored rows; computed in place over z
-        z.sub_(lse[:, None]).exp_()
+        # d loss / d logits = softmax - onehot, zero on ignored rows; in place over z
+        z.div_(total)
         z.scatter_add_(1, t, torch.full_like(t, -1, dtype=z.dtype))
         z.mul_(valid[:, None])
         g = z.to(dtype)

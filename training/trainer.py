@@ -36,6 +36,7 @@ import torch
 import torch.distributed as dist
 
 from twbert.training import checkpoint as ckpt
+from twbert.training.hardware import peak_tflops_of
 from twbert.training.loader import data_config
 from twbert.training.prefetch import Prefetcher
 from twbert.training.schedule import WSD, steps_of
@@ -166,22 +167,6 @@ def build_optimizer(model: torch.nn.Module, optim_cfg: dict, device: torch.devic
         eps=optim_cfg["eps"],
         fused=fused or None,
     )
-
-
-# Peak dense bf16 tensor-core TFLOP/s (no sparsity) by device name, for MFU; the first key found in
-# torch.cuda.get_device_name() wins, so the specific names come first. From NVIDIA's datasheets:
-# H100 SXM 989, PCIe 756, NVL 835; H200 (SXM and NVL) 989; A100 312; L40S 362. Override with
-# logging.peak_tflops.
-PEAK_TFLOPS = {"H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.0, "H200": 989.0, "H20": 148.0,
-               "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10G": 70.0, "A10": 125.0, "4090": 165.0,
-               "3090": 71.0, "V100": 125.0}
-
-
-def peak_tflops_of(name: str) -> float | None:
-    for key, tf in PEAK_TFLOPS.items():
-        if key in name:
-            return tf
-    return None
 
 
 def peak_flops(device: torch.device, override: float | None) -> float | None:
