@@ -1,12 +1,16 @@
-"""The train loop: plain PyTorch, one optimiser step per iteration.
+"""The train loop: plain PyTorch, one optimiser step per iteration, in named parts.
 
-    model, optimizer, lr schedule, loader  <- config (+ checkpoint when resuming)
-    for step:
+    run = setup(cfg)         model, optimizer, lr schedule, loader  <- config
+    restore(run, ckpt)       weights, moments, loader position, RNGs  <- checkpoint (when resuming)
+    wrap(run)                DDP across ranks, torch.compile
+    for step:                (batches packed ahead by a background thread, training/prefetch.py)
         lr <- WSD(step)
-        grad_accum micro-batches -> token-weighted loss -> backward (DDP syncs on the last one)
-        clip, AdamW step
-        one line in RUN/metrics.jsonl; console/TensorBoard every `logging.every` steps
-        checkpoint every `checkpoint.every` steps, at the end, and on SIGTERM/SIGINT
+        train_step(): grad_accum micro-batches -> token-weighted loss -> backward -> clip, AdamW
+        MetricsLog.add(): device tensors queued; every `logging.every` steps one read of them all
+                          -> one line per step in RUN/metrics.jsonl, console, TensorBoard
+        save(): every `checkpoint.every` steps, at the end, and on SIGTERM/SIGINT
+
+Between log steps nothing waits for the device (docs/training.md, the hot loop).
 
 Exact resume: everything a step depends on (weights, optimizer moments, the loader's position,
 packer buffer and masking RNG, every RNG) is in the checkpoint, and the lr and masking rate are
