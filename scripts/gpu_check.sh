@@ -11,8 +11,9 @@
 #   scripts/gpu_check.sh [OUT]             on the GPU machine (docs/training.md, "GPU check")
 #   scripts/gpu_check.sh --dry-run [OUT]   on any CPU: the same steps at toy sizes (tests skip)
 #
-# On the lent GPU machine (../shared/GPU.md) the training dependencies come as wheels in .whl/:
-# carry .whl, and this script installs them into /tmp/site first when they are there.
+# On the lent GPU machine (../shared/GPU.md) missing packages come as wheels in .whl/ (download them
+# as GPU.md shows; this script needs only pytest, pluggy and iniconfig there): carry .whl, and this
+# script installs them into /tmp/site first. The repository needs no install.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DRY=""
@@ -25,6 +26,15 @@ if [[ -d .whl ]] && ls .whl/*.whl >/dev/null 2>&1; then
   export PYTHONPATH="/tmp/site:$PWD:${PYTHONPATH:-}"
 fi
 export PYTHONPATH="$PWD:${PYTHONPATH:-}"
+if ! "$PY" -c "import twbert.training" 2>/dev/null; then
+  # not installed: lay out the package as pyproject.toml maps it (training/ is twbert.training ...)
+  PKG="$(mktemp -d)"
+  mkdir "$PKG/twbert"
+  for f in twbert/*; do ln -s "$PWD/$f" "$PKG/twbert/"; done
+  for d in training pipeline shards; do ln -s "$PWD/$d" "$PKG/twbert/$d"; done
+  export PYTHONPATH="$PKG:$PYTHONPATH"
+fi
+"$PY" -m pytest --version >/dev/null 2>&1 || echo "gpu_check: no pytest here: add its wheels to .whl (pytest pluggy iniconfig)"
 status=0
 step() {  # name, timeout seconds, command...
   local name=$1 limit=$2; shift 2
