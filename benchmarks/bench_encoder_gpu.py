@@ -6,26 +6,29 @@
 
 Every configuration trains the same synthetic packed documents (seeded) for `--steps` optimiser steps
 after `--warmup` steps: forward with 30% of tokens masked, backward, fused AdamW, bf16 autocast over
-fp32 weights. It prints, per configuration, real (non-padding) tokens/s, MFU and peak memory, and
-the ratio of each to transformers' ModernBertForMaskedLM with its best attention.
+fp32 weights. Every step gets a batch of its own (new document lengths, so new token and sequence
+counts and max_seqlen): per-shape caches (cuDNN graphs, compiled graphs) cannot hide their cost
+behind a few recycled batches. It prints, per configuration, real (non-padding) tokens/s, MFU and
+peak memory, and the ratio of each to transformers' ModernBertForMaskedLM with its best attention.
 
-- twbert/varlen (and /flash when flash-attn is installed): the packed batch as the loader yields it,
-  no padding.
-- twbert/sdpa: the same model on its reference backend, which pads every document to max_seqlen
-  inside attention only: the padded-SDPA comparison.
+- twbert/<backend>: the packed batch as the loader yields it (no padding), the head on the masked
+  rows with the chunked decoder + loss, as `twbert train` runs it. `sdpa` is the reference backend,
+  which pads every document to max_seqlen inside attention only: the padded-SDPA comparison.
+  `varlen` keeps global layers on FlashAttention, `varlen_cudnn` lets torch route them to cuDNN.
 - hf/<attn>: ModernBertForMaskedLM, one document per row padded to the longest, with
-  attention_mask; `sdpa`, `flex_attention` where the installed transformers supports it for
-  ModernBERT (5.x), and `flash_attention_2` when the flash-attn package is importable (HF's fastest
-  path: it unpads inside the model). sdpa/flex run with sparse_prediction on, so their head also runs
-  on masked tokens only. flash_attention_2 runs with sparse_prediction off (its head and loss cover
-  every token, marked "dense head" in the table): with sparse prediction and labels, HF re-pads the
-  masked-only logits with the indices of every token and fails on the shape (transformers 4.57).
+  attention_mask; `sdpa`, `flex_attention` where the installed transformers supports it, and
+  `flash_attention_2` when the flash-attn package is importable (it unpads inside the model). Every
+  HF configuration runs its encoder, then its own head and decoder on the masked rows only, with
+  the cross-entropy HF's sparse_prediction path uses: the same FLOPs as twbert's.
+- Compilation is fair: without --compile neither side is compiled (HF's `reference_compile`, which
+  compiles parts of ModernBERT by default, is switched off); with --compile both whole models are
+  torch.compile'd (dynamic shapes), again with reference_compile off.
 
 MFU uses the same model FLOPs for every configuration (twbert's num_flops_per_token at the batch's
 effective contexts, attention_context: sum(L^2)/sum(L) on global layers, sum(L min(L, window+1))/sum(L)
-on local ones, real tokens only, sparse head), so padding, and hf/flash_attention_2's dense head,
-show up as lower MFU; against the peak dense bf16 FLOP/s of the GPU (H100/H200 SXM: 989 TFLOP/s;
---peak-tflops overrides).
+on local ones, real tokens only, sparse head), so padding shows up as lower MFU; against the peak
+dense bf16 FLOP/s of the GPU by its name (training/hardware.py: H100 SXM/PCIe/NVL, H200, A100,
+L40S, ...; --peak-tflops overrides).
 
 Needs only torch and transformers, plus this repository (on PYTHONPATH or not: it finds training/
 next to this file), so it runs on the lent GPU machine without the data-pipeline dependencies.
@@ -48,14 +51,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10G": 70.0}
-
 # transformers attention implementations tried by default: flash_attention_2 is HF ModernBERT's
 # fastest (unpadded) path, but needs the flash-attn package
 HF_ATTN = ["sdpa", "flex_attention"] + (["flash_attention_2"] if importlib.util.find_spec("flash_attn") else [])
-# implementations run with sparse_prediction off: under flash_attention_2 HF ModernBERT re-pads the
-# sparse (masked-only) logits with the indices of every token, a shape error (transformers 4.57)
-HF_DENSE_HEAD = {"flash_attention_2"}
 
 
 def import_model():
@@ -71,6 +69,15 @@ def import_model():
         sys.modules["twbert.training"] = twbert.training = pkg
         from twbert.training import model
     return model
+
+
+def loader_format(batch):
+    """The loader's extra keys (masked rows as indices), so prefetch.device_batch pads it as in training."""
+    from twbert.training.masking import IGNORE
+
+    pos = (batch["labels"] != IGNORE).nonzero().squeeze(1)
+    return {**batch, "masked_positions": pos, "masked_targets": batch["labels"][pos], "num_masked": len(pos),
+            "num_tokens": len(batch["input_ids"])}
 
 
 def make_batches(n, seq_len, batch_tokens, vocab, seed, full_share=0.5, min_len=32):
@@ -140,7 +147,7 @@ def run_config(name, model, step_fn, batches, flops, args, device):
         if step == args.warmup:
             sync()
             start = time.perf_counter()
-        batch = batches[step % len(batches)]
+        batch = to(batches[step], device)
         with autocast:
             loss = step_fn(model, batch)
         loss.backward()
@@ -149,8 +156,8 @@ def run_config(name, model, step_fn, batches, flops, args, device):
         losses.append(loss.detach())
     sync()
     elapsed = time.perf_counter() - start
-    tokens = sum(batches[s % len(batches)]["n_tokens"] for s in range(args.warmup, args.warmup + args.steps))
-    total_flops = sum(flops[s % len(batches)] for s in range(args.warmup, args.warmup + args.steps))
+    tokens = sum(batches[s]["n_tokens"] for s in range(args.warmup, args.warmup + args.steps))
+    total_flops = sum(flops[s] for s in range(args.warmup, args.warmup + args.steps))
     peak = peak_flops(device, args.peak_tflops)
     result = {
         "config": name,
@@ -173,8 +180,11 @@ def peak_flops(device, override):
         return override * 1e12
     if device.type != "cuda":
         return None
-    name = torch.cuda.get_device_name(device)
-    return next((tf * 1e12 for key, tf in PEAK_TFLOPS.items() if key in name), None)
+    import_model()
+    from twbert.training.hardware import peak_tflops_of
+
+    tf = peak_tflops_of(torch.cuda.get_device_name(device))
+    return tf * 1e12 if tf else None
 
 
 def main(argv=None) -> int:
@@ -188,12 +198,11 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=20, help="timed optimiser steps per configuration")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps first (compilation, autotuning)")
     p.add_argument("--compile", action="store_true", help="torch.compile every model (dynamic shapes)")
-    p.add_argument("--backends", nargs="+", default=["flash", "varlen", "sdpa"],
+    p.add_argument("--backends", nargs="+", default=["fa3", "flash", "varlen", "varlen_cudnn", "sdpa"],
                    help="twbert attention backends to run (those not available are reported and skipped)")
     p.add_argument("--hf-attn", nargs="+", default=HF_ATTN,
                    help="transformers attn_implementation values to run (unsupported ones are skipped); "
-                   "flash_attention_2 (default when flash-attn is importable) runs with sparse_prediction "
-                   "off; none to skip transformers")
+                   "none to skip transformers")
     p.add_argument("--no-bf16", dest="bf16", action="store_false", help="run in fp32 instead of bf16 autocast")
     p.add_argument("--peak-tflops", type=float, default=None, help="the GPU's peak dense TFLOP/s for MFU")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic documents and the weights")
@@ -226,7 +235,7 @@ def main(argv=None) -> int:
     else:
         config = mdl.EncoderConfig(vocab_size=args.vocab, pad_token_id=0, cls_token_id=2, sep_token_id=3,
                                    mask_token_id=4)
-    batches = make_batches(4, args.seq_len, args.batch_tokens, args.vocab, args.seed)
+    batches = make_batches(args.warmup + args.steps, args.seq_len, args.batch_tokens, args.vocab, args.seed)
     torch.manual_seed(args.seed)
     ref = mdl.EncoderForMLM(config)
     flops = []
@@ -247,11 +256,29 @@ def main(argv=None) -> int:
     state = {k: v.clone() for k, v in ref.state_dict().items()}
     del ref
 
+    from twbert.training.prefetch import device_batch
+
     def twbert_step(model, b):
-        return model(b["input_ids"], b["position_ids"], b["cu_seqlens"], b["max_seqlen"], labels=b["labels"])["loss"]
+        return model(**{k: v for k, v in b.items() if k != "n_tokens"})["loss"]
+
+    class HFSparse(torch.nn.Module):
+        """HF's encoder, then its own head and decoder on the masked rows only, with the loss of its
+        sparse_prediction path: the FLOPs twbert spends. (HF's flash_attention_2 cannot run its own
+        sparse path with labels: it re-pads masked-only logits with every token's indices.) One module,
+        so that --compile compiles encoder and head together, as it does twbert's."""
+
+        def __init__(self, mlm):
+            super().__init__()
+            self.mlm = mlm
+
+        def forward(self, input_ids, attention_mask, labels, masked_rows):
+            hidden = self.mlm.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            rows = hidden.reshape(-1, hidden.shape[-1]).index_select(0, masked_rows)
+            logits = self.mlm.decoder(self.mlm.head(rows))
+            return torch.nn.functional.cross_entropy(logits.float(), labels.reshape(-1).index_select(0, masked_rows))
 
     def hf_step(model, b):
-        return model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"]).loss
+        return model(b["input_ids"], b["attention_mask"], b["labels"], b["masked_rows"])
 
     from twbert.training.attention import available_backends
 
@@ -267,41 +294,39 @@ def main(argv=None) -> int:
         model.load_state_dict(state)
         model.to(device).train()
         run_model = torch.compile(model, dynamic=True) if args.compile else model
-        dev_batches = [to(b, device) for b in batches]
-        results.append(measure(name, run_model, twbert_step, dev_batches, flops, args, device))
-        del model, run_model, dev_batches
+        host = []
+        for b in batches:
+            d = device_batch(loader_format(b), pin=device.type == "cuda")
+            host.append({"max_seqlen": d.max_seqlen, **d.tensors, "n_tokens": b["n_tokens"]})
+        results.append(measure(name, run_model, twbert_step, host, flops, args, device))
+        del model, run_model, host
         cleanup(device)
 
     for impl in args.hf_attn:
         if impl == "none":
             continue
         name = f"hf/{impl}"
-        sparse = impl not in HF_DENSE_HEAD
         hf_config = transformers.ModernBertConfig(**config.to_hf_config())
-        hf_config.sparse_prediction = sparse
+        hf_config.reference_compile = False  # compiled as a whole with --compile, as twbert is
         try:
             model = transformers.AutoModelForMaskedLM.from_config(hf_config, attn_implementation=impl)
         except (ValueError, ImportError) as e:
             print(f"{name}: skipped ({str(e).splitlines()[0][:160]})")
             continue
-        model.sparse_prediction = sparse
         missing, unexpected = model.load_state_dict(state, strict=False)
         if unexpected or set(missing) - {"decoder.weight"}:
             print(f"{name}: skipped (weights do not fit: missing {missing[:3]}, unexpected {unexpected[:3]})")
             continue
-        model.to(device).train()
+        model = HFSparse(model).to(device).train()
         run_model = torch.compile(model, dynamic=True) if args.compile else model
-        dev_batches = []
+        host = []
         for b in batches:
-            pb = to(padded(b), device)
+            pb = padded(b)
+            pb["masked_rows"] = (pb["labels"].view(-1) != -100).nonzero().squeeze(1)
             pb["n_tokens"] = b["n_tokens"]
-            dev_batches.append(pb)
-        result = measure(name, run_model, hf_step, dev_batches, flops, args, device)
-        result["sparse_prediction"] = sparse
-        if not sparse:
-            result["note"] = "dense head: sparse_prediction off (HF FA2 cannot re-pad sparse logits)"
-        results.append(result)
-        del model, run_model, dev_batches
+            host.append(pb)
+        results.append(measure(name, run_model, hf_step, host, flops, args, device))
+        del model, run_model, host
         cleanup(device)
 
     ok = [r for r in results if "error" not in r]
@@ -311,15 +336,14 @@ def main(argv=None) -> int:
           f"{'vs best HF':>12}{'loss@0':>9}")
     for r in results:
         if "error" in r:
-            print(f"{r['config']:<20}  {r['error']}" + (f"  [{r['note']}]" if r.get("note") else ""))
+            print(f"{r['config']:<20}  {r['error']}")
             continue
         mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "-"
         mem = f"{r['peak_mem_gib']:.1f}" if r["peak_mem_gib"] is not None else "-"
         ratio = r["tokens_per_s"] / best_hf["tokens_per_s"] if best_hf else None
         r["speedup_vs_best_hf"] = ratio
         print(f"{r['config']:<20}{r['tokens_per_s']:>12,.0f}{r['step_ms']:>10.1f}{r['tflops']:>10.1f}{mfu:>8}"
-              f"{mem:>10}{(f'{ratio:.2f}x' if ratio else '-'):>12}{r['first_loss']:>9.4f}"
-              + (f"  [{r['note']}]" if r.get("note") else ""))
+              f"{mem:>10}{(f'{ratio:.2f}x' if ratio else '-'):>12}{r['first_loss']:>9.4f}")
     if best_hf:
         print(f"(best transformers configuration: {best_hf['config']})")
     if args.json:

@@ -110,3 +110,34 @@ def test_gpu_backends_match_reference_in_bf16(backend, window):
     attention(*ref_leaves, cu, maxlen, window, "sdpa").backward(grad_out.float())
     for mine, ref_ in zip(leaves, ref_leaves):
         torch.testing.assert_close(mine.grad.float(), ref_.grad, rtol=5e-2, atol=5e-2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (run through the device tool)")
+@pytest.mark.parametrize("backend", available_backends("cuda") if torch.cuda.is_available() else [])
+def test_gpu_backends_on_the_models_strided_qkv_compiled_over_changing_geometry(backend):
+    """As the model calls it: q, k, v are strided views of one fused projection (unbind of a
+    (T, 3, H, D) tensor), the call is compiled, and every batch has a new token count, sequence count
+    and max_seqlen. Outputs match the reference and nothing recompiles after the first batch."""
+    from torch._dynamo.testing import CompileCounterWithBackend
+
+    torch._dynamo.reset()
+    counter = CompileCounterWithBackend("inductor")
+    fn = torch.compile(lambda q, k, v, cu, m, w: attention(q, k, v, cu, m, w, backend), backend=counter,
+                       dynamic=True)
+    for i, lengths in enumerate([[37, 300, 12, 900], [1500], [64, 65, 66, 200, 7, 3], [400, 800]]):
+        g = torch.Generator().manual_seed(i)
+        qkv = torch.randn(sum(lengths), 3, 4, 64, generator=g).to("cuda", torch.bfloat16).requires_grad_()
+        q, k, v = qkv.unbind(1)
+        assert not q.is_contiguous()
+        cu = torch.tensor([0] + lengths).cumsum(0).to(torch.int32).cuda()
+        for window in [(-1, -1), (64, 64)]:
+            out = fn(q, k, v, cu, max(lengths), window)
+            ref = naive(q.detach().cpu(), k.detach().cpu(), v.detach().cpu(), cu.cpu(), window)
+            torch.testing.assert_close(out.double().cpu(), ref, rtol=2e-2, atol=2e-2)
+            out.sum().backward()
+    assert counter.frame_count <= 2, f"{counter.frame_count} compiles for 4 geometries x 2 windows"
+
+
+def test_auto_never_picks_the_cudnn_route():
+    assert resolve_backend("auto", "cpu") == "sdpa"
+    assert "varlen_cudnn" in BACKENDS

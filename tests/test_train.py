@@ -320,3 +320,72 @@ def test_shipped_configs_are_valid(name):
     if name == "phase2":
         assert cfg["data"]["max_len"] == 8192 and cfg["optim"]["lr"] == 3e-4 and cfg["init_from"]
         assert cfg["model"]["global_rope_theta"] == 160000.0
+
+
+SYNC_OPS = ("_local_scalar_dense", "nonzero", "masked_select", "is_nonzero", "equal", "allclose", "_unique2",
+            "unique_consecutive", "unique_dim")
+
+
+def count_host_syncs(fn):
+    """Run `fn` and return the operations on the main thread that make the host wait for the device
+    on a GPU: reading a value (item, float, bool, tolist, numpy), and the ops whose output size
+    depends on the data (nonzero, boolean indexing, repeat_interleave without output_size, ...). The
+    loader's own thread works on host data and is not counted."""
+    import threading
+
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    main_thread = threading.main_thread()
+    hits = []
+
+    class Counter(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            name = func.overloadpacket.__name__
+            if (name in SYNC_OPS
+                    or (name in ("index", "index_put", "index_put_")
+                        and any(getattr(i, "dtype", None) == torch.bool for i in args[1] if i is not None))
+                    or (name == "repeat_interleave" and kwargs.get("output_size") is None)):
+                hits.append(name)
+            return func(*args, **kwargs)
+
+    originals = {name: getattr(torch.Tensor, name) for name in ("tolist", "numpy")}
+
+    def counted(name):
+        def wrapper(self, *a, **kw):
+            if threading.current_thread() is main_thread:
+                hits.append(name)
+            return originals[name](self, *a, **kw)
+        return wrapper
+
+    try:
+        for name in originals:
+            setattr(torch.Tensor, name, counted(name))
+        with Counter():
+            fn()
+    finally:
+        for name, f in originals.items():
+            setattr(torch.Tensor, name, f)
+    return hits
+
+
+def test_hot_loop_makes_no_host_sync_between_log_steps(shards, tmp_path):
+    """Syncs of a 3-step and an 8-step run, both logging only at their end, are the same: the steps
+    in between read no device value (losses and grad norms are read in one go at log steps)."""
+    from twbert import config as config_mod
+    from twbert.training.trainer import train
+
+    def syncs(steps: int) -> list[str]:
+        cfg = config_mod.load("train", TINY, {"data_dir": str(shards), "out": str(tmp_path / f"run{steps}")})
+        cfg["train"]["max_steps"] = steps
+        cfg["checkpoint"]["every"] = cfg["logging"]["every"] = 100
+        cfg["logging"].update(tensorboard=False, progress=False)
+        # fused AdamW keeps its step count on the device, as on CUDA; the unfused CPU path reads it
+        # with .item() from a host tensor, which on a GPU would be no sync
+        cfg["optim"]["fused"] = True
+        return count_host_syncs(lambda: train(cfg, log=lambda msg: None))
+
+    short, long = syncs(3), syncs(8)
+    assert short == long, (short, long)
+    assert long.count("tolist") <= 2 and "nonzero" not in long, long  # the metrics read, once

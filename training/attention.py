@@ -8,8 +8,19 @@ token i see keys i-l … i+r of its sequence (inclusive, flash-attn's convention
 Attention is bidirectional (an encoder), never causal.
 
 Backends, fastest first ("auto" takes the first that can run on the tensors' device):
-- "flash":  flash_attn.flash_attn_varlen_func (the flash-attn package, CUDA) if importable;
-- "varlen": torch.nn.attention.varlen.varlen_attn (CUDA, torch >= 2.11: FlashAttention in torch);
+- "fa3":    FlashAttention-3 (flash_attn_interface, built from flash-attn's hopper/), on compute
+            capability 9.x only;
+- "flash":  flash_attn.flash_attn_varlen_func (the flash-attn package >= 2.7, whose kernels are
+            torch custom ops, so torch.compile keeps them in the graph);
+- "varlen": torch.nn.attention.varlen.varlen_attn (torch >= 2.11), always on its FlashAttention
+            kernel. torch 2.14 sends full-window calls to cuDNN on compute capability 9.x/10.x when
+            cuDNN >= 9.18 (varlen.py `_can_use_cudnn`), and cuDNN's graph cache is keyed by the sequence
+            count, max_seqlen and token count, so packed batches rebuild a graph on nearly every call.
+            A window wider than any sequence is the same attention and keeps the call on
+            FlashAttention (forward and backward both decide by the window), whose kernel reads a
+            window >= max_seqlen as none;
+- "varlen_cudnn": the same function left to route itself (global layers on cuDNN where it applies),
+            for scripts/gpu_check.sh to time against "varlen"; never chosen by auto;
 - "sdpa":   the reference, any device: sequences padded to max_seqlen, then
             F.scaled_dot_product_attention with a key-padding (+ window) mask. This is the
             block-diagonal mask of the packed batch without its T x T cost.
@@ -27,11 +38,16 @@ try:
 except ImportError:
     flash_attn_varlen_func = None
 try:
+    from flash_attn_interface import flash_attn_varlen_func as fa3_varlen_func
+except ImportError:
+    fa3_varlen_func = None
+try:
     from torch.nn.attention.varlen import varlen_attn
 except ImportError:
     varlen_attn = None
 
-BACKENDS = ("flash", "varlen", "sdpa")
+BACKENDS = ("fa3", "flash", "varlen", "varlen_cudnn", "sdpa")
+WIDE = 1 << 24  # a window no sequence reaches: global attention that stays off the cuDNN route
 
 
 def available_backends(device: torch.device | str) -> list[str]:
@@ -39,10 +55,12 @@ def available_backends(device: torch.device | str) -> list[str]:
     device = torch.device(device)
     found = []
     if device.type == "cuda":
+        if fa3_varlen_func is not None and torch.cuda.get_device_capability(device)[0] == 9:
+            found.append("fa3")
         if flash_attn_varlen_func is not None:
             found.append("flash")
         if varlen_attn is not None:
-            found.append("varlen")
+            found += ["varlen", "varlen_cudnn"]
     found.append("sdpa")
     return found
 
@@ -51,14 +69,14 @@ def resolve_backend(name: str, device: torch.device | str) -> str:
     """The backend `name` stands for on `device`; raises ValueError if it cannot run there."""
     usable = available_backends(device)
     if name == "auto":
-        return usable[0]
+        return next(b for b in usable if b != "varlen_cudnn")
     if name not in BACKENDS:
         raise ValueError(f"unknown attention backend {name!r}: choose auto, {', '.join(BACKENDS)}")
     if name not in usable:
         raise ValueError(
             f"attention backend {name!r} cannot run on {torch.device(device)} "
-            f"(usable there: {', '.join(usable)}); flash needs the flash-attn package and CUDA, "
-            "varlen needs CUDA and torch >= 2.11"
+            f"(usable there: {', '.join(usable)}); fa3 needs flash_attn_interface and a Hopper GPU, flash the "
+            "flash-attn package (pip install 'twbert[gpu]') and CUDA, varlen CUDA and torch >= 2.11"
         )
     return name
 
@@ -73,9 +91,15 @@ def attention(
     backend: str = "auto",
 ) -> torch.Tensor:
     backend = resolve_backend(backend, q.device)
+    if backend == "fa3":
+        return _fa3(q, k, v, cu_seqlens, max_seqlen, window_size)
     if backend == "flash":
         return _flash(q, k, v, cu_seqlens, max_seqlen, window_size)
     if backend == "varlen":
+        if tuple(window_size) == (-1, -1):
+            window_size = (WIDE, WIDE)
+        return _varlen(q, k, v, cu_seqlens, max_seqlen, window_size)
+    if backend == "varlen_cudnn":
         return _varlen(q, k, v, cu_seqlens, max_seqlen, window_size)
     return sdpa_reference(q, k, v, cu_seqlens, max_seqlen, window_size)
 
@@ -93,6 +117,16 @@ def _flash(q, k, v, cu_seqlens, max_seqlen, window_size):
         q, k, v, cu_seqlens, cu_seqlens, max_seqlen, max_seqlen,
         dropout_p=0.0, causal=False, window_size=tuple(window_size),
     )
+    return out.to(dtype)
+
+
+def _fa3(q, k, v, cu_seqlens, max_seqlen, window_size):
+    dtype = q.dtype
+    q, k, v = _half(q, k, v)
+    out = fa3_varlen_func(q, k, v, cu_seqlens, cu_seqlens, max_seqlen, max_seqlen, causal=False,
+                          window_size=tuple(window_size))
+    if isinstance(out, tuple):  # some FA3 builds also return the log-sum-exp
+        out = out[0]
     return out.to(dtype)
 
 

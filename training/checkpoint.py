@@ -189,16 +189,6 @@ def load_json(path: str | Path, stem: str) -> Any:
     return json.loads((Path(path) / f"{stem}.json").read_text(encoding="utf-8"))
 
 
-def load_model_state(ckpt_or_run: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """(model state_dict, trainer.json) of the newest intact checkpoint at `ckpt_or_run`.
-
-    The entry point for export and evaluation: trainer.json["config"]["model"] holds the
-    model's settings.
-    """
-    path = resolve(ckpt_or_run)
-    return load_tensors(path, "model"), load_json(path, "trainer")
-
-
 # RNG states as JSON: byte tensors as base64, Mersenne Twister keys as int lists.
 
 

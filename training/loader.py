@@ -98,7 +98,9 @@ class MLMLoader:
         if not dist.is_initialized():
             raise UsageError(f"WORLD_SIZE={self.world_size}: initialise torch.distributed (as torchrun + "
                              f"the trainer do) before building the loader: ranks read in lockstep")
-        return None if dist.get_backend() == "gloo" else dist.new_group(backend="gloo")
+        # a group of its own: the trainer reads batches in a background thread, and collectives of
+        # two threads on one group could pair up differently on different ranks
+        return dist.new_group(backend="gloo")
 
     def _build(self) -> None:
         from streaming import StreamingDataLoader
@@ -183,31 +185,30 @@ class MLMLoader:
         self.step = int(step)
         self.mask_rate = self._rate_at(self.step)
 
-    def set_mask_rate(self, rate: float) -> None:
-        """Override the masking rate for the batches that follow (until the next set_step)."""
-        if not 0 <= rate < 1:
-            raise ValueError(f"masking rate must be in [0, 1), got {rate}")
-        self.mask_rate = float(rate)
-
     # -- state -------------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        """This rank's position, JSON-serialisable. Save one per rank (they differ in buffers)."""
-        streaming = self._dl.state_dict() if self._it is not None else self._stream_state
+    def snapshot(self) -> dict:
+        """This rank's position now, cheaply (buffers by reference): a prefetching trainer takes one
+        after each step's batches and serialises the one of its last finished step (`state_dict`)."""
+        return {
+            "streaming": self._dl.state_dict() if self._it is not None else self._stream_state,
+            **{k: getattr(self, k) for k in ("epoch", "batches", "samples_read", "tokens_read", "tokens_emitted",
+                                              "step", "mask_rate")},
+            "concat": list(self.concat.open),
+            "packer": self.packer.snapshot(),
+        }
+
+    def state_dict(self, snapshot: dict | None = None) -> dict:
+        """This rank's position (now, or at `snapshot`), JSON-serialisable. Save one per rank (they
+        differ in buffers)."""
+        snap = self.snapshot() if snapshot is None else snapshot
         return {
             "format": FORMAT,
             "rank": self.rank,
             "world_size": self.world_size,
             "settings": {k: self.cfg[k] for k in RESUME_KEYS},
-            "streaming": streaming,
-            "epoch": self.epoch,
-            "batches": self.batches,
-            "samples_read": self.samples_read,
-            "tokens_read": self.tokens_read,
-            "tokens_emitted": self.tokens_emitted,
-            "step": self.step,
-            "mask_rate": self.mask_rate,
-            "concat": self.concat.state_dict(),
-            "packer": self.packer.state_dict(),
+            **{k: v for k, v in snap.items() if k not in ("concat", "packer")},
+            "concat": self.concat.state_dict(snap["concat"]),
+            "packer": self.packer.state_dict(snap["packer"]),
         }
 
     def load_state_dict(self, state: dict) -> None:

@@ -22,11 +22,14 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from twbert.training.attention import BACKENDS, attention
+from twbert.training.head_loss import linear_cross_entropy
 
 
 @dataclass
@@ -50,7 +53,7 @@ class EncoderConfig:
     cls_token_id: int | None = None
     sep_token_id: int | None = None
     mask_token_id: int | None = None
-    attn_backend: str = "auto"  # auto | flash | varlen | sdpa (training/attention.py); not saved to HF
+    attn_backend: str = "auto"  # auto | fa3 | flash | varlen | varlen_cudnn | sdpa (training/attention.py); not saved to HF
 
     def __post_init__(self):
         if self.hidden_size % self.num_attention_heads:
@@ -226,6 +229,9 @@ class Encoder(nn.Module):
         self.embeddings = Embeddings(config)
         self.layers = nn.ModuleList(EncoderLayer(config, i) for i in range(config.num_hidden_layers))
         self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=False)
+        # Recompute each layer's activations in backward instead of keeping them (train.activation_
+        # checkpointing): about 1/6 of the activation memory for ~1/3 more compute (docs/training.md).
+        self.checkpoint_layers = False
 
     def forward(self, input_ids, position_ids, cu_seqlens, max_seqlen):
         c = self.config
@@ -233,9 +239,13 @@ class Encoder(nn.Module):
         global_rope = rope_tables(position_ids, c.head_dim, c.global_rope_theta)
         local_rope = rope_tables(position_ids, c.head_dim, c.local_rope_theta)
         x = self.embeddings(input_ids)
+        recompute = self.checkpoint_layers and torch.is_grad_enabled()
         for layer in self.layers:
             rope = global_rope if layer.attn.is_global else local_rope
-            x = layer(x, rope, cu_seqlens, max_seqlen)
+            if recompute:
+                x = checkpoint(layer, x, rope, cu_seqlens, max_seqlen, use_reentrant=False)
+            else:
+                x = layer(x, rope, cu_seqlens, max_seqlen)
         return self.final_norm(x)
 
 
@@ -283,23 +293,28 @@ class EncoderForMLM(nn.Module):
             if isinstance(m, nn.LayerNorm):
                 nn.init.ones_(m.weight)
 
-    def forward(self, input_ids, position_ids, cu_seqlens, max_seqlen, labels=None) -> dict:
-        """Returns dict(loss, logits, num_masked).
+    def forward(self, input_ids, position_ids, cu_seqlens, max_seqlen, labels=None, masked_positions=None,
+                masked_targets=None) -> dict:
+        """Without labels: dict(logits) for every token, (T, vocab).
 
-        With `labels` (-100 where nothing is predicted), the head runs on the masked positions only
-        (sparse prediction: the vocabulary projection is most of the head's cost): `logits` is
-        (num_masked, vocab) and `loss` the mean cross-entropy over them (0 when none is masked).
-        Without labels, `logits` is (T, vocab) for every token and `loss` is None.
+        With the masked tokens, as `masked_positions` (int64 indices into the T tokens) and
+        `masked_targets` (their labels; -100 rows are padding and ignored), or as `labels` (-100 where
+        nothing is predicted; finding the positions costs a GPU sync, so the trainer sends indices):
+        dict(loss, loss_sum, num_masked) and no logits. The head runs on the masked rows only (sparse
+        prediction), and the decoder with its cross-entropy in chunks (training/head_loss.py), so no
+        (masked x vocab) logits are ever held whole. `loss` is the mean cross-entropy over the real
+        masked tokens (0 when there are none), `loss_sum` their sum.
         """
         hidden = self.model(input_ids, position_ids, cu_seqlens, max_seqlen)
-        if labels is None:
-            return {"loss": None, "logits": self.decoder(self.head(hidden)), "num_masked": None}
-        masked = labels != -100
-        targets = labels[masked]
-        logits = self.decoder(self.head(hidden[masked]))
-        num_masked = masked.sum()
-        loss = F.cross_entropy(logits.float(), targets, reduction="sum") / num_masked.clamp(min=1)
-        return {"loss": loss, "logits": logits, "num_masked": num_masked}
+        if labels is None and masked_positions is None:
+            return {"logits": self.decoder(self.head(hidden))}
+        if masked_positions is None:
+            masked_positions = (labels != -100).nonzero().squeeze(1)
+            masked_targets = labels.index_select(0, masked_positions)
+        x = self.head(hidden.index_select(0, masked_positions))
+        loss_sum = linear_cross_entropy(x, self.decoder.weight, self.decoder.bias, masked_targets)
+        num_masked = (masked_targets != -100).sum()
+        return {"loss": loss_sum / num_masked.clamp(min=1), "loss_sum": loss_sum, "num_masked": num_masked}
 
     def num_parameters(self, non_embedding: bool = False) -> int:
         n = sum(p.numel() for p in self.parameters())  # the tied decoder weight counts once
@@ -317,9 +332,9 @@ class EncoderForMLM(nn.Module):
         caps each sequence, not the batch average (a long and a short sequence average above the
         window while the short one is far below it).
         """
-        lengths = torch.as_tensor(lengths, dtype=torch.float64)
+        lengths = np.asarray(lengths, dtype=np.float64)  # numpy: the trainer's loop runs no torch op on the host
         tokens = float(lengths.sum())
-        local = lengths.clamp(max=self.config.local_attention + 1)
+        local = np.minimum(lengths, self.config.local_attention + 1)
         return float((lengths * lengths).sum()) / tokens, float((lengths * local).sum()) / tokens
 
     def num_flops_per_token(self, seq_len: float, mask_rate: float = 0.3, local_seq_len: float | None = None) -> float:

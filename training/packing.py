@@ -19,6 +19,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from twbert.training.masking import IGNORE
+
 # ids (uint32), word ids (int32 or None), masking key (epoch, sample id, piece index)
 Part = tuple[np.ndarray, "np.ndarray | None", tuple[int, int, int]]
 # mask(input_ids, word numbers (-1: not maskable), part index per token, part keys) -> (input_ids, labels)
@@ -120,18 +122,29 @@ class Packer:
                 p += n + 1
         input_ids, labels = mask(input_ids, words, part_of, keys)
         position_ids = np.arange(total, dtype=np.int64) - np.repeat(cu[:-1].astype(np.int64), lens)
+        masked = np.flatnonzero(labels != IGNORE)
         return {
             "input_ids": torch.from_numpy(input_ids),
             "labels": torch.from_numpy(labels),
+            # the masked tokens as indices: the model gathers them without a GPU sync (nonzero)
+            "masked_positions": torch.from_numpy(masked),
+            "masked_targets": torch.from_numpy(labels[masked]),
             "position_ids": torch.from_numpy(position_ids),
             "cu_seqlens": torch.from_numpy(cu),
             "max_seqlen": int(lens.max()),
             "num_tokens": total,
+            "num_masked": len(masked),
         }
 
-    def state_dict(self) -> dict:
+    def snapshot(self) -> list[list[Part]]:
+        """The buffer, oldest first, by reference (a buffered sequence is never changed): cheap to take
+        every step; `state_dict(snapshot)` serialises it when a checkpoint needs it."""
+        return [self._seqs[a] for a in sorted(self._seqs)]
+
+    def state_dict(self, snapshot: list[list[Part]] | None = None) -> dict:
         """The buffer, oldest first (arrival order is all that decides what comes out next)."""
-        return {"seqs": [[part_to_json(p) for p in self._seqs[a]] for a in sorted(self._seqs)]}
+        seqs = self.snapshot() if snapshot is None else snapshot
+        return {"seqs": [[part_to_json(p) for p in parts] for parts in seqs]}
 
     def load_state_dict(self, state: dict) -> None:
         self.__init__(self.capacity, self.cls_id, self.sep_id)
@@ -165,8 +178,8 @@ class Concatenator:
             self.open, self._size = [], 0
         return done
 
-    def state_dict(self) -> dict:
-        return {"open": [part_to_json(p) for p in self.open]}
+    def state_dict(self, snapshot: list[Part] | None = None) -> dict:
+        return {"open": [part_to_json(p) for p in (self.open if snapshot is None else snapshot)]}
 
     def load_state_dict(self, state: dict) -> None:
         self.open = [part_from_json(p) for p in state["open"]]

@@ -1,12 +1,16 @@
-"""The train loop: plain PyTorch, one optimiser step per iteration.
+"""The train loop: plain PyTorch, one optimiser step per iteration, in named parts.
 
-    model, optimizer, lr schedule, loader  <- config (+ checkpoint when resuming)
-    for step:
+    run = setup(cfg)         model, optimizer, lr schedule, loader  <- config
+    restore(run, ckpt)       weights, moments, loader position, RNGs  <- checkpoint (when resuming)
+    wrap(run)                DDP across ranks, torch.compile
+    for step:                (batches packed ahead by a background thread, training/prefetch.py)
         lr <- WSD(step)
-        grad_accum micro-batches -> token-weighted loss -> backward (DDP syncs on the last one)
-        clip, AdamW step
-        one line in RUN/metrics.jsonl; console/TensorBoard every `logging.every` steps
-        checkpoint every `checkpoint.every` steps, at the end, and on SIGTERM/SIGINT
+        train_step(): grad_accum micro-batches -> token-weighted loss -> backward -> clip, AdamW
+        MetricsLog.add(): device tensors queued; every `logging.every` steps one read of them all
+                          -> one line per step in RUN/metrics.jsonl, console, TensorBoard
+        save(): every `checkpoint.every` steps, at the end, and on SIGTERM/SIGINT
+
+Between log steps nothing waits for the device (docs/training.md, the hot loop).
 
 Exact resume: everything a step depends on (weights, optimizer moments, the loader's position,
 packer buffer and masking RNG, every RNG) is in the checkpoint, and the lr and masking rate are
@@ -26,6 +30,8 @@ import random
 import signal
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +40,9 @@ import torch
 import torch.distributed as dist
 
 from twbert.training import checkpoint as ckpt
+from twbert.training.hardware import peak_tflops_of
 from twbert.training.loader import data_config
+from twbert.training.prefetch import Prefetcher
 from twbert.training.schedule import WSD, steps_of
 
 
@@ -60,15 +68,11 @@ def init_distributed(device_cfg: str) -> tuple[int, int, torch.device]:
     else:
         device = torch.device(device_cfg)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":  # device_id: NCCL binds its communicator to this GPU up front
+            dist.init_process_group("nccl", device_id=device)
+        else:
+            dist.init_process_group("gloo")
     return rank, world, device
-
-
-def all_sum(values: list[float], device: torch.device) -> list[float]:
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    if dist.is_initialized():
-        dist.all_reduce(t)
-    return t.tolist()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,28 +173,21 @@ def build_optimizer(model: torch.nn.Module, optim_cfg: dict, device: torch.devic
     )
 
 
-# Peak dense bf16 tensor-core FLOP/s by device name, for MFU. Override with logging.peak_tflops.
-PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10G": 70.0,
-               "A10": 125.0, "4090": 165.0, "3090": 71.0, "V100": 125.0}
-
-
 def peak_flops(device: torch.device, override: float | None) -> float | None:
     if override:
         return override * 1e12
     if device.type != "cuda":
         return None
-    name = torch.cuda.get_device_name(device)
-    for key, tf in PEAK_TFLOPS.items():
-        if key in name:
-            return tf * 1e12
-    return None
+    tf = peak_tflops_of(torch.cuda.get_device_name(device))
+    return tf * 1e12 if tf else None
 
 
 def batch_flops(model, batch: dict, n_masked: int) -> float:
     """Training FLOPs of one micro-batch, from the model's per-token count at the batch's effective
     contexts (each token attends within its own sequence; local layers within the window too).
     `batch` is the loader's CPU batch, so reading its cu_seqlens costs no GPU sync."""
-    lengths = batch["cu_seqlens"][1:] - batch["cu_seqlens"][:-1]
+    cu = np.asarray(batch["cu_seqlens"], dtype=np.int64)
+    lengths = cu[1:] - cu[:-1]
     tokens = float(lengths.sum())
     ctx, local_ctx = model.attention_context(lengths)
     return model.num_flops_per_token(ctx, n_masked / tokens, local_ctx) * tokens
@@ -253,16 +250,44 @@ class StopFlag:
 
 
 # ---------------------------------------------------------------------------------------------
-# the loop
+# the run: setup, restore, step, log, save
 
 
-def train(cfg: dict, resume: bool = False, log=None) -> dict[str, Any]:
-    """Train as `cfg` says (data dir in cfg["data_dir"], run dir in cfg["out"]); returns a summary."""
-    t_cfg, o_cfg, c_cfg, l_cfg = cfg["train"], cfg["optim"], cfg["checkpoint"], cfg["logging"]
+@dataclass
+class Run:
+    """Everything the loop works with, built by `setup` (and `restore`)."""
+
+    cfg: dict
+    rank: int
+    world: int
+    device: torch.device
+    say: Callable[[str], None]
+    out: Path
+    max_steps: int
+    raw_model: torch.nn.Module  # the model itself (its state_dict is the checkpoint's)
+    model: torch.nn.Module  # what runs the steps: raw_model, DDP-wrapped and/or compiled
+    optimizer: torch.optim.Optimizer
+    schedule: WSD
+    resolved: dict  # schedule step counts, recorded in trainer.json (resolve_schedules)
+    loader: Any
+    accum: int
+    autocast: Callable[[], Any]
+    cpu_group: Any = None  # a gloo group for host-side counts (None on one rank)
+    step: int = 0
+    tokens: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup(cfg: dict, resume: bool, log) -> tuple[Run, Path | None]:
+    """Check the config, find the starting point, build model, optimizer, schedules and loader.
+    Returns the run (at step 0) and the checkpoint to restore, if any."""
+    t_cfg, o_cfg = cfg["train"], cfg["optim"]
     rank, world, device = init_distributed(t_cfg["device"])
-    main = rank == 0
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    say = log if main else (lambda msg: None)
+    say = log if rank == 0 else (lambda msg: None)
 
     if not cfg.get("data_dir"):
         raise TrainError("no training data: pass --data DIR/shards (or set data_dir in the config)")
@@ -286,7 +311,7 @@ def train(cfg: dict, resume: bool = False, log=None) -> dict[str, Any]:
     elif ckpt.listing(ckpt_root):
         raise TrainError(f"{ckpt_root} already holds checkpoints: pass --resume to continue that run, "
                          "or choose another --out")
-    if main:
+    if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg, indent=1, ensure_ascii=False), encoding="utf-8")
 
@@ -296,6 +321,7 @@ def train(cfg: dict, resume: bool = False, log=None) -> dict[str, Any]:
     # the same seed on every rank gives every rank the same initial weights
     torch.manual_seed(cfg["seed"])
     model = build_model(cfg["model"], tokenizer)
+    model.model.checkpoint_layers = bool(t_cfg["activation_checkpointing"])
     if cfg["init_from"] and start is None:
         src = ckpt.resolve(cfg["init_from"], say)
         try:
@@ -316,154 +342,225 @@ def train(cfg: dict, resume: bool = False, log=None) -> dict[str, Any]:
     np.random.seed(cfg["seed"] + rank)
     torch.manual_seed(cfg["seed"] + rank)  # dropout differs between ranks
 
-    step, tokens = 0, 0
-    if start is not None:
-        meta = ckpt.load_json(start, "trainer")
-        model.load_state_dict(ckpt.load_tensors(start, "model", device))
-        optimizer.load_state_dict(ckpt.load_tensors(start, "optimizer", device))
-        for group, wd in zip(optimizer.param_groups, (o_cfg["weight_decay"], 0.0)):
-            # the config's settings apply on resume (the moments come from the checkpoint)
-            group.update(betas=tuple(o_cfg["betas"]), eps=o_cfg["eps"], weight_decay=wd)
-        own = ckpt.load_json(start, f"rank_{rank:05d}")
-        loader.load_state_dict(own["loader"])
-        ckpt.set_rng_state(own["rng"])
-        step, tokens = meta["step"], meta["tokens"]
-        say(f"resumed from {start} at step {step} ({tokens:,} tokens)")
-    if main:
-        truncate_metrics(out / "metrics.jsonl", step)
-
-    raw_model = model
-    if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
-    if t_cfg["compile"]:
-        model = torch.compile(model, dynamic=True)
     bf16 = t_cfg["precision"] == "bf16" or (t_cfg["precision"] == "auto" and device.type == "cuda")
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     accum = grad_accum(t_cfg, int(cfg["data"]["tokens_per_batch"]), world)
-    say(f"{world} rank(s) x {accum} micro-batch(es) x {cfg['data']['tokens_per_batch']:,} tokens per optimiser step")
-    peak = peak_flops(device, l_cfg["peak_tflops"])
-    params = [p for p in raw_model.parameters() if p.requires_grad]
-    peak_lrs = [o_cfg["lr"]] * len(optimizer.param_groups)
+    run = Run(cfg=cfg, rank=rank, world=world, device=device, say=say, out=out, max_steps=max_steps,
+              raw_model=model, model=model, optimizer=optimizer, schedule=schedule, resolved=resolved,
+              loader=loader, accum=accum, autocast=autocast,
+              cpu_group=dist.new_group(backend="gloo") if world > 1 else None)
+    return run, start
 
-    def save(step: int) -> Path | None:
-        rank_state = json.dumps({"loader": loader.state_dict(), "rng": ckpt.rng_state()})
-        states = [None] * world
-        if world > 1:
-            dist.all_gather_object(states, rank_state)
-        else:
-            states = [rank_state]
-        path = None
-        if main:
-            path = ckpt.save(
-                ckpt_root, step,
-                tensors={"model": raw_model.state_dict(), "optimizer": optimizer.state_dict()},
-                jsons={"trainer": {"step": step, "tokens": tokens, "world_size": world,
-                                   "schedule": schedule.state_dict(), "resolved": resolved, "config": cfg,
-                                   "model_config": raw_model.config.to_dict()},
-                       **{f"rank_{r:05d}": json.loads(s) for r, s in enumerate(states)}},
-                keep=c_cfg["keep"])
-        if world > 1:
-            dist.barrier()
-        return path
 
-    tb = None
-    if main and l_cfg["tensorboard"]:
-        from torch.utils.tensorboard import SummaryWriter
-        tb = SummaryWriter(str(out / "tensorboard"), purge_step=step + 1)
-    bar = None
-    if main and l_cfg["progress"]:
-        from tqdm import tqdm
-        bar = tqdm(total=max_steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
-    metrics = open(out / "metrics.jsonl", "a", encoding="utf-8") if main else None
+def restore(run: Run, start: Path) -> None:
+    """Weights, optimizer moments, this rank's loader position and RNGs, step and tokens from `start`."""
+    o_cfg = run.cfg["optim"]
+    meta = ckpt.load_json(start, "trainer")
+    run.raw_model.load_state_dict(ckpt.load_tensors(start, "model", run.device))
+    run.optimizer.load_state_dict(ckpt.load_tensors(start, "optimizer", run.device))
+    for group, wd in zip(run.optimizer.param_groups, (o_cfg["weight_decay"], 0.0)):
+        # the config's settings apply on resume (the moments come from the checkpoint)
+        group.update(betas=tuple(o_cfg["betas"]), eps=o_cfg["eps"], weight_decay=wd)
+    own = ckpt.load_json(start, f"rank_{run.rank:05d}")
+    run.loader.load_state_dict(own["loader"])
+    ckpt.set_rng_state(own["rng"])
+    run.step, run.tokens = meta["step"], meta["tokens"]
+    run.say(f"resumed from {start} at step {run.step} ({run.tokens:,} tokens)")
 
-    batches = iter(loader)
-    model.train()
-    last_loss, stopped_by = float("nan"), None
-    with StopFlag() as stop:
-        while step < max_steps:
-            t0 = time.perf_counter()
-            lr_scale = schedule(step)
-            for group, peak_lr in zip(optimizer.param_groups, peak_lrs):
-                group["lr"] = peak_lr * lr_scale
-            loader.set_step(step)  # masking-rate schedule
-            try:
-                micro = [next(batches) for _ in range(accum)]
-            except StopIteration:
-                raise TrainError(f"the loader ran out of data at step {step}") from None
-            n_masked = [int((mb["labels"] != -100).sum()) for mb in micro]
-            # every masked token in the global batch weighs the same, wherever it landed
-            total_masked, = all_sum([sum(n_masked)], device)
-            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-            step_flops = 0.0
-            for i, (mb, n) in enumerate(zip(micro, n_masked)):
-                sync = world == 1 or i == accum - 1
-                with contextlib.nullcontext() if sync else model.no_sync():
-                    with autocast():
-                        out_ = model(
-                            input_ids=mb["input_ids"].to(device, non_blocking=True),
-                            position_ids=mb["position_ids"].to(device, non_blocking=True),
-                            cu_seqlens=mb["cu_seqlens"].to(device, non_blocking=True),
-                            max_seqlen=mb["max_seqlen"],
-                            labels=mb["labels"].to(device, non_blocking=True),
-                        )
-                    loss = out_["loss"].float()
-                    # DDP averages gradients over ranks; `world` undoes that for a global token mean
-                    (loss * (n * world / max(total_masked, 1))).backward()
-                loss_sum += loss.detach().double() * n
-                step_flops += batch_flops(raw_model, mb, n)
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, o_cfg["grad_clip"] or float("inf"))
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            stats = torch.stack([loss_sum, grad_norm.double(),
-                                 torch.tensor(float(sum(mb["num_tokens"] for mb in micro)), dtype=torch.float64, device=device),
-                                 torch.tensor(step_flops, dtype=torch.float64, device=device),
-                                 torch.tensor(float(stop.signal is not None), dtype=torch.float64, device=device)])
-            if dist.is_initialized():
-                dist.all_reduce(stats)
-            loss_sum_all, _, step_tokens, step_flops_all, stop_votes = stats.tolist()
-            last_loss = loss_sum_all / max(total_masked, 1)
-            tokens += int(step_tokens)
-            dt = time.perf_counter() - t0
-            if main:
-                rec = {"step": step, "loss": last_loss, "lr": optimizer.param_groups[0]["lr"],
-                       "grad_norm": float(grad_norm), "tokens": tokens, "masked": int(total_masked),
-                       "mask_rate": loader.mask_rate, "epoch": loader.epoch,
-                       "tokens_per_s": step_tokens / dt,
-                       "mfu": step_flops_all / dt / (peak * world) if peak else None}
-                metrics.write(json.dumps(rec) + "\n")
-                metrics.flush()
-                if step % l_cfg["every"] == 0 or step == max_steps:
-                    if tb:
-                        for k in ("loss", "lr", "grad_norm", "tokens_per_s", "mfu", "mask_rate"):
-                            if rec[k] is not None:
-                                tb.add_scalar(f"train/{k}", rec[k], step)
-                        tb.add_scalar("train/tokens", tokens, step)
-                    if bar:
-                        bar.set_postfix(loss=f"{last_loss:.4f}", lr=f"{rec['lr']:.2e}",
-                                        tok_s=f"{rec['tokens_per_s']:,.0f}",
-                                        **({"mfu": f"{rec['mfu']:.1%}"} if rec["mfu"] else {}), refresh=False)
-                if bar:
-                    bar.update(1)
-            if stop_votes > 0:
-                stopped_by = signal.Signals(stop.signal).name if stop.signal else "another rank's signal"
-                break
-            if step % c_cfg["every"] == 0 and step < max_steps:
-                save(step)
-        path = save(step)
-    loader.close()
-    if bar:
-        bar.close()
-    if metrics:
+
+def wrap(run: Run) -> None:
+    """DDP across ranks, then torch.compile: one graph for the whole model (dynamic shapes; the
+    batches are padded so that varying token, sequence and masked counts do not recompile)."""
+    model = run.raw_model
+    if run.world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[run.device.index] if run.device.type == "cuda" else None,
+            gradient_as_bucket_view=True)  # gradients are views into the buckets: one copy, not two
+    if run.cfg["train"]["compile"]:
+        model = torch.compile(model, dynamic=True)
+    run.model = model
+
+
+def host_sum(run: Run, values: list[float]) -> list[float]:
+    """Sum host-side numbers over ranks (a gloo all-reduce of a CPU tensor: no device sync)."""
+    if run.world == 1:
+        return values
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t, group=run.cpu_group)
+    return t.tolist()
+
+
+def train_step(run: Run, batches: list, total_masked: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step over this rank's micro-batches. Returns (sum of the masked tokens' losses,
+    gradient norm) as device tensors: nothing here waits for the device."""
+    scale = run.world / max(total_masked, 1)  # every masked token of the global batch weighs the same;
+    # `world` undoes DDP's average over ranks
+    loss_sum = torch.zeros((), dtype=torch.float64, device=run.device)
+    for i, mb in enumerate(batches):
+        sync = run.world == 1 or i == len(batches) - 1
+        with contextlib.nullcontext() if sync else run.model.no_sync():
+            with run.autocast():
+                out = run.model(**mb.inputs(run.device))
+            (out["loss_sum"].float() * scale).backward()
+        loss_sum += out["loss_sum"].detach().double()
+    clip = run.cfg["optim"]["grad_clip"]
+    grad_norm = torch.nn.utils.clip_grad_norm_(run.raw_model.parameters(), clip or float("inf"))
+    run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return loss_sum, grad_norm
+
+
+class MetricsLog:
+    """metrics.jsonl (one line per step), TensorBoard and the progress bar, written at log steps.
+
+    Steps only queue their device tensors (loss sum, grad norm); `flush` reads them all with one
+    device sync (and one all-reduce across ranks), every `logging.every` steps and before a save.
+    Throughput is measured over the steps since the previous flush."""
+
+    def __init__(self, run: Run):
+        l_cfg = run.cfg["logging"]
+        self.run, self.every = run, int(l_cfg["every"])
+        self.pending: list[tuple[dict, torch.Tensor, torch.Tensor]] = []
+        self.peak = peak_flops(run.device, l_cfg["peak_tflops"])
+        self.since = time.perf_counter()
+        self.last_loss = float("nan")
+        self.tb = self.bar = self.file = None
+        if run.main:
+            truncate_metrics(run.out / "metrics.jsonl", run.step)
+            if l_cfg["tensorboard"]:
+                from torch.utils.tensorboard import SummaryWriter
+                self.tb = SummaryWriter(str(run.out / "tensorboard"), purge_step=run.step + 1)
+            if l_cfg["progress"]:
+                from tqdm import tqdm
+                self.bar = tqdm(total=run.max_steps, initial=run.step, desc="train", unit="step", dynamic_ncols=True)
+            self.file = open(run.out / "metrics.jsonl", "a", encoding="utf-8")
+
+    def add(self, rec: dict, loss_sum: torch.Tensor, grad_norm: torch.Tensor) -> None:
+        self.pending.append((rec, loss_sum, grad_norm))
+        if rec["step"] % self.every == 0 or rec["step"] == self.run.max_steps:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        run = self.run
+        losses = torch.stack([s for _, s, _ in self.pending])
+        if dist.is_initialized():
+            dist.all_reduce(losses)  # loss sums over ranks (every rank's grad norm is the global one)
+        norms = torch.stack([g.double() for _, _, g in self.pending])
+        values = torch.stack([losses, norms], dim=1).tolist()  # the one device sync of the interval
+        dt = time.perf_counter() - self.since
+        recs = [rec for rec, _, _ in self.pending]
+        tokens_per_s = sum(r["step_tokens"] for r in recs) / dt
+        mfu = sum(r["step_flops"] for r in recs) / dt / (self.peak * run.world) if self.peak else None
+        lines = []
+        for rec, (loss_sum, grad_norm) in zip(recs, values):
+            rec = {k: v for k, v in rec.items() if not k.startswith("step_")}
+            rec.update(loss=loss_sum / max(rec["masked"], 1), grad_norm=grad_norm, tokens_per_s=tokens_per_s,
+                       mfu=mfu)
+            lines.append(rec)
+        self.pending, self.since = [], time.perf_counter()
+        last = lines[-1]
+        self.last_loss = last["loss"]
+        if not run.main:
+            return
+        order = ("step", "loss", "lr", "grad_norm", "tokens", "masked", "mask_rate", "epoch", "tokens_per_s", "mfu")
+        self.file.write("".join(json.dumps({k: r[k] for k in order}) + "\n" for r in lines))
+        self.file.flush()
+        if self.tb:
+            for k in ("loss", "lr", "grad_norm", "tokens_per_s", "mfu", "mask_rate"):
+                if last[k] is not None:
+                    self.tb.add_scalar(f"train/{k}", last[k], last["step"])
+            self.tb.add_scalar("train/tokens", last["tokens"], last["step"])
+        if self.bar:
+            self.bar.set_postfix(loss=f"{last['loss']:.4f}", lr=f"{last['lr']:.2e}", tok_s=f"{tokens_per_s:,.0f}",
+                                 **({"mfu": f"{mfu:.1%}"} if mfu else {}), refresh=False)
+            self.bar.update(len(lines))
+
+    def close(self) -> None:
+        self.flush()
+        for thing in (self.bar, self.file, self.tb):
+            if thing is not None:
+                thing.close()
+
+
+def save(run: Run, snapshot: dict | None) -> Path | None:
+    """A checkpoint of the run at run.step; `snapshot` is the loader's position after that step's
+    batches (the prefetching loader itself is ahead)."""
+    rank_state = json.dumps({"loader": run.loader.state_dict(snapshot), "rng": ckpt.rng_state()})
+    states = [None] * run.world
+    if run.world > 1:
+        dist.all_gather_object(states, rank_state, group=run.cpu_group)
+    else:
+        states = [rank_state]
+    path = None
+    if run.main:
+        path = ckpt.save(
+            run.out / "checkpoints", run.step,
+            tensors={"model": run.raw_model.state_dict(), "optimizer": run.optimizer.state_dict()},
+            jsons={"trainer": {"step": run.step, "tokens": run.tokens, "world_size": run.world,
+                               "schedule": run.schedule.state_dict(), "resolved": run.resolved, "config": run.cfg,
+                               "model_config": run.raw_model.config.to_dict()},
+                   **{f"rank_{r:05d}": json.loads(s) for r, s in enumerate(states)}},
+            keep=run.cfg["checkpoint"]["keep"])
+    if run.world > 1:
+        dist.barrier(group=run.cpu_group)
+    return path
+
+
+def train(cfg: dict, resume: bool = False, log=None) -> dict[str, Any]:
+    """Train as `cfg` says (data dir in cfg["data_dir"], run dir in cfg["out"]); returns a summary."""
+    run, start = setup(cfg, resume, log)
+    if start is not None:
+        restore(run, start)
+    wrap(run)
+    run.say(f"{run.world} rank(s) x {run.accum} micro-batch(es) x {run.cfg['data']['tokens_per_batch']:,} "
+            "tokens per optimiser step")
+    metrics = MetricsLog(run)
+    raw, every = run.raw_model, run.cfg["checkpoint"]["every"]
+    prefetch = Prefetcher(run.loader, run.accum, run.step, run.device,
+                          flops_of=lambda b: batch_flops(raw, b, b["num_masked"]))
+    peak_lrs = [run.cfg["optim"]["lr"]] * len(run.optimizer.param_groups)
+    snapshot, stopped_by, path = None, None, None
+    run.model.train()
+    try:
+        with StopFlag() as stop:
+            while run.step < run.max_steps:
+                lr_scale = run.schedule(run.step)
+                for group, peak_lr in zip(run.optimizer.param_groups, peak_lrs):
+                    group["lr"] = peak_lr * lr_scale
+                try:
+                    todo = prefetch.next()
+                except StopIteration:
+                    raise TrainError(f"the loader ran out of data at step {run.step}") from None
+                masked, step_tokens, step_flops = host_sum(run, [
+                    sum(b.num_masked for b in todo.batches), sum(b.num_tokens for b in todo.batches),
+                    sum(b.flops for b in todo.batches)])
+                loss_sum, grad_norm = train_step(run, todo.batches, int(masked))
+                run.step += 1
+                run.tokens += int(step_tokens)
+                snapshot = todo.snapshot
+                metrics.add({"step": run.step, "lr": run.optimizer.param_groups[0]["lr"], "tokens": run.tokens,
+                             "masked": int(masked), "mask_rate": todo.mask_rate, "epoch": todo.epoch,
+                             "step_tokens": step_tokens, "step_flops": step_flops}, loss_sum, grad_norm)
+                (stop_votes,) = host_sum(run, [float(stop.signal is not None)])
+                if stop_votes > 0:
+                    stopped_by = signal.Signals(stop.signal).name if stop.signal else "another rank's signal"
+                    break
+                if run.step % every == 0 and run.step < run.max_steps:
+                    metrics.flush()
+                    save(run, snapshot)
+            metrics.flush()
+            path = save(run, snapshot)
+    finally:
+        prefetch.close()
+        run.loader.close()
         metrics.close()
-    if tb:
-        tb.close()
     if stopped_by:
-        say(f"stopped by {stopped_by} after step {step}; checkpoint {path}. Continue with --resume.")
-    elif main:
-        say(f"done: {step} steps, {tokens:,} tokens, last loss {last_loss:.4f}; checkpoint {path}")
+        run.say(f"stopped by {stopped_by} after step {run.step}; checkpoint {path}. Continue with --resume.")
+    elif run.main:
+        run.say(f"done: {run.step} steps, {run.tokens:,} tokens, last loss {metrics.last_loss:.4f}; checkpoint {path}")
     if dist.is_initialized():
         dist.destroy_process_group()
-    return {"step": step, "tokens": tokens, "loss": last_loss, "checkpoint": str(path) if path else None,
-            "stopped": stopped_by is not None}
+    return {"step": run.step, "tokens": run.tokens, "loss": metrics.last_loss,
+            "checkpoint": str(path) if path else None, "stopped": stopped_by is not None}
