@@ -182,7 +182,7 @@ def test_preview_on_a_real_tokenizer_dir(tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from loader_run import write_tokenizer
 
-    from twbert.training.dataset import read_tokenizer_info
+    from twbert.shards.format import read_tokenizer_info
     from twbert.training.masking import build_masker
 
     info = read_tokenizer_info(write_tokenizer(tmp_path / "tok"))
@@ -201,7 +201,7 @@ def test_reads_a_tokenizer_prepared_by_the_shards_stage(tmp_path):
     from tokenizers.models import WordLevel
     from tokenizers.pre_tokenizers import Whitespace
 
-    from twbert.training.dataset import read_tokenizer_info
+    from twbert.shards.format import read_tokenizer_info
 
     base = Tokenizer(WordLevel({f"w{i}": i for i in range(300)}, unk_token="w0"))
     base.pre_tokenizer = Whitespace()

@@ -23,7 +23,6 @@ from streaming import Stream, StreamingDataset
 
 from twbert.errors import UsageError
 from twbert.shards import format as shards_format
-from twbert.shards.format import read_tokenizer_info  # noqa: F401  (the loader and trainer take it from here)
 
 MIXING = ("repeat", "proportion")
 

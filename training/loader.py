@@ -22,7 +22,8 @@ import os
 from pathlib import Path
 
 from twbert.errors import UsageError
-from twbert.training.dataset import build_dataset, clean_stale_shm, collate, cut, fetch_tokenizer, read_tokenizer_info
+from twbert.shards.format import read_tokenizer_info
+from twbert.training.dataset import build_dataset, clean_stale_shm, collate, cut, fetch_tokenizer
 from twbert.training.masking import build_masker, rate_schedule
 from twbert.training.packing import Concatenator, Packer
 
@@ -44,7 +45,7 @@ class MLMLoader:
 
     cfg: the `data:` section of the train config (missing keys take the defaults).
     data_dir: the shards/ directory (local path or remote URL).
-    tokenizer: its tokenizer dir, or a dict from `dataset.read_tokenizer_info`; default data_dir/tokenizer.
+    tokenizer: its tokenizer dir, or a dict from `shards.format.read_tokenizer_info`; default data_dir/tokenizer.
     seed: masking seed, and shuffle seed unless data.shuffle_seed is set.
     rank, world_size: default from the RANK / WORLD_SIZE environment (torchrun sets them).
     total_steps: optimiser steps of the run, for a masking schedule given as a fraction of training.

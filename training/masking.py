@@ -172,7 +172,7 @@ def _uniform(seeds: np.ndarray, index: np.ndarray, stream: int) -> np.ndarray:
 
 
 def build_masker(tokenizer_info: dict, masking: dict | None = None, seed: int = 0) -> Masker:
-    """A Masker for a tokenizer (`dataset.read_tokenizer_info`) and a `data.masking` config section
+    """A Masker for a tokenizer (`shards.format.read_tokenizer_info`) and a `data.masking` config section
     (defaults when None); e.g. for `twbert inspect`'s mask preview:
     `build_masker(info)(ids, word_ids, rate=0.3, key=(0, sample, 0))`."""
     if masking is None:

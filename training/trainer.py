@@ -81,7 +81,7 @@ def init_distributed(device_cfg: str) -> tuple[int, int, torch.device]:
 
 def build_model(model_cfg: dict, tokenizer: dict) -> torch.nn.Module:
     """The MLM encoder of `model_cfg`, sized and labelled for the shards' tokenizer
-    (`dataset.read_tokenizer_info`): vocabulary padded to a multiple of 64, BERT special ids."""
+    (`shards.format.read_tokenizer_info`): vocabulary padded to a multiple of 64, BERT special ids."""
     from twbert.training.model import EncoderConfig, EncoderForMLM
 
     facts = {"vocab_size": -(-tokenizer["vocab_size"] // 64) * 64,
@@ -315,7 +315,8 @@ def setup(cfg: dict, resume: bool, log) -> tuple[Run, Path | None]:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg, indent=1, ensure_ascii=False), encoding="utf-8")
 
-    from twbert.training.dataset import fetch_tokenizer, read_tokenizer_info
+    from twbert.shards.format import read_tokenizer_info
+    from twbert.training.dataset import fetch_tokenizer
 
     tokenizer = read_tokenizer_info(fetch_tokenizer(cfg["data_dir"], data_config(cfg["data"])))
     # the same seed on every rank gives every rank the same initial weights

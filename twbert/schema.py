@@ -324,7 +324,7 @@ EXPLICIT: dict[str, dict[str, Type]] = {
         "model.max_position_embeddings": POSITIVE,
         "model.norm_eps": Float(0),
         "model.initializer_range": Float(0),
-        "model.attn_backend": Str(("auto", "flash", "varlen", "sdpa")),
+        "model.attn_backend": Str(("auto", "fa3", "flash", "varlen", "varlen_cudnn", "sdpa")),
         "data.mixing": Str(("repeat", "proportion")),
         "data.weights": MapOf(Float(0)),
         "data.tier_weights": MapOf(Float(0)),
