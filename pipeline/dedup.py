@@ -312,14 +312,14 @@ class TwMinhashPairs(PipelineStep):
     task << 32 | index) and `NNNNN.count` (uint64 candidate and verified counts).
 
     Memory is bounded by `block`, whatever the corpus size: about `block` x 1.5 KB (two 84-value
-    signatures per pair plus keys and masks).
+    signatures per pair plus keys, in the worst case of no shared document).
     """
 
     type = "🫂 - DEDUP"
     name = "🎯 MinHash pairs (verified)"
 
     def __init__(self, input_folder: DataFolderLike, signatures_folder: DataFolderLike,
-                 output_folder: DataFolderLike, config: MinhashConfig, threshold: float, block: int = 1 << 17,
+                 output_folder: DataFolderLike, config: MinhashConfig, threshold: float, block: int = 1 << 16,
                  max_group: int = 256):
         super().__init__()
         self.block = int(block)
@@ -339,10 +339,15 @@ class TwMinhashPairs(PipelineStep):
         inverse = inverse.reshape(-1, 2)
         width = self.config.num_buckets * self.config.hashes_per_bucket
         sigs = _load_rows(self.signatures_folder, keys, "sig", "<u8", width)
-        eq = sigs[inverse[:, 0]] == sigs[inverse[:, 1]]
-        bands = eq.reshape(len(pairs), self.config.num_buckets, self.config.hashes_per_bucket).all(axis=2)
-        mine = large | (bands.argmax(axis=1) == band)
-        ok = mine & (eq.mean(axis=1) >= self.threshold)
+        ok = np.empty(len(pairs), dtype=bool)
+        mine = large.copy()
+        for i in range(0, len(pairs), 8192):  # compare in slices: no second copy of the block's signatures
+            inv = inverse[i : i + 8192]
+            eq = sigs[inv[:, 0]] == sigs[inv[:, 1]]
+            bands = eq.reshape(len(inv), self.config.num_buckets, self.config.hashes_per_bucket).all(axis=2)
+            mine[i : i + 8192] |= bands.argmax(axis=1) == band
+            ok[i : i + 8192] = eq.mean(axis=1) >= self.threshold
+        ok &= mine
         return pairs[ok], int(mine.sum())
 
     def _blocks(self, f):
@@ -539,7 +544,7 @@ def stages(cfg: dict, input_dir, output_dir, work_dir) -> list:
         Stage("dedup_signatures", [reader(), TwMinhashSignature(str(work / "signatures"), mh, dcfg.get("fold"))], tasks),
         Stage("dedup_buckets", [_buckets(work, mh)], mh.num_buckets),
         Stage("dedup_pairs", [TwMinhashPairs(str(work / "buckets"), str(work / "signatures"), str(work / "pairs"),
-                                             mh, dcfg["threshold"], block=int(dcfg.get("block_pairs", 1 << 17)))],
+                                             mh, dcfg["threshold"], block=int(dcfg.get("block_pairs", 1 << 16)))],
               cluster_tasks),
         Stage("dedup_clusters", [TwMinhashCluster(str(work / "pairs"), str(work / "signatures"), str(work / "clusters"),
                                                   float(dcfg.get("cluster_memory_gb", 8)))], 1, {"workers": 1}),
