@@ -57,12 +57,44 @@ def quiet_stderr():
         setup_default_logger()
 
 
+def _peak_rss_reset() -> bool:
+    """Reset this process's peak resident set (VmHWM) to its current size (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 class QuietLocalExecutor(LocalPipelineExecutor):
-    """LocalPipelineExecutor whose tasks (in worker processes too) keep routine logs off the terminal."""
+    """LocalPipelineExecutor whose tasks (in worker processes too) keep routine logs off the terminal,
+    and record what they cost: `usage/NNNNN.json` in the stage's logging dir (start and end time, CPU
+    seconds of the process, peak resident MB during the task), for capacity planning (docs/scale.md)
+    and benchmarks/bench_scale.py. Worker processes run several tasks, so the peak is reset at each
+    task's start."""
 
     def _launch_run_for_rank(self, rank: int, ranks_q, completed=None, completed_lock=None):
+        reset = _peak_rss_reset()
+        start, cpu = time.time(), time.process_time()
         with quiet_stderr():
-            return super()._launch_run_for_rank(rank, ranks_q, completed, completed_lock)
+            out = super()._launch_run_for_rank(rank, ranks_q, completed, completed_lock)
+        usage = {"rank": rank, "start": start, "end": time.time(), "cpu_s": time.process_time() - cpu,
+                 "peak_rss_mb": _peak_rss_mb() if reset else None}
+        with self.logging_dir.open(f"usage/{rank:05d}.json", "w") as f:
+            f.write(json.dumps(usage) + "\n")
+        return out
 
 
 def _documents(stats_file: Path) -> int:
