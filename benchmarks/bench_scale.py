@@ -132,6 +132,11 @@ def stat_total(logs: Path, stage: str, key: str) -> int:
     return total
 
 
+def du(folder: Path) -> float:
+    """MB under a folder."""
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6 if folder.exists() else 0.0
+
+
 def kept_ids(documents: Path) -> set[str]:
     ids = set()
     for p in documents.rglob("*.jsonl.gz"):
@@ -183,7 +188,10 @@ def run_build(args) -> None:
         distinct = [i for i in ingested if i.startswith("w")]
         planted_orig = {a for a, _ in pairs}
         fp = sum(1 for i in distinct if i not in kept and i not in planted_orig)
-        res = {"n": n, "mb": mb, "bytes_per_char": bytes_per_char, "wall_s": wall, "stages": stages,
+        sizes = {str(d.relative_to(out)): du(d) for d in [out / "work" / "ingest", out / "work" / "dedup" / "signatures",
+                                                          out / "work" / "dedup" / "buckets", out / "work" / "dedup" / "pairs",
+                                                          out / "work" / "dedup" / "clusters", out / "documents", out / "shards"]}
+        res = {"n": n, "mb": mb, "bytes_per_char": bytes_per_char, "wall_s": wall, "disk_mb": sizes, "stages": stages,
                "candidate_pairs": stat_total(logs, "dedup_clusters", "candidate_pairs"),
                "verified_pairs": stat_total(logs, "dedup_clusters", "verified_pairs"),
                "ingested": len(ingested), "recall": found / max(1, len(reach)), "planted": len(reach),
@@ -210,6 +218,7 @@ def print_build(r: dict) -> None:
     print(f"dedup: {r['candidate_pairs'] / r['ingested']:.2f} candidate pairs and {r['verified_pairs'] / r['ingested']:.3f} "
           f"verified pairs per document; recall {r['recall']:.3f} on {r['planted']} planted pairs; "
           f"false positives {r['false_positives']} of {r['singles']} distinct documents")
+    print("disk, MB per 1,000 documents: " + ", ".join(f"{k} {1000 * v / r['n']:.2f}" for k, v in r["disk_mb"].items()))
 
 
 def growth(xs, ys) -> float:
@@ -302,7 +311,7 @@ def check_against_datatrove(folder: Path, n: int = 20000) -> None:
         sigs = np.fromfile(folder / "signatures" / "docsigs" / f"{f:05d}.sig", dtype="<u8").reshape(rows, W)
         filled = np.flatnonzero(sigs.any(axis=1))
         # Documents in no group get unique random values: no band collides with them.
-        rng = np.random.default_rng(f)
+        rng = np.random.default_rng(1000 + f)  # not the generator seed: no value may repeat
         empty = np.setdiff1d(np.arange(rows), filled)
         sigs[empty] = rng.integers(0, 2**61 - 1, (len(empty), W), dtype=np.uint64)
         for b in range(B):
@@ -321,18 +330,27 @@ def check_against_datatrove(folder: Path, n: int = 20000) -> None:
     print(f"check: emulated band files == datatrove MinhashDedupBuckets output ({n:,} documents, {B} bands)")
 
 
-def run_dedup(args) -> None:
+def run_stage(folder: Path, name: str, tasks: int, workers: int) -> None:
     from twbert.config import defaults
     from twbert.pipeline.dedup import TwMinhashCluster, TwMinhashPairs, minhash_config
     from twbert.progress import QuietLocalExecutor
 
+    dcfg = defaults("build")["dedup"]
+    if name == "dedup_pairs":
+        step = TwMinhashPairs(str(folder / "buckets"), str(folder / "signatures"), str(folder / "pairs"),
+                              minhash_config(dcfg), dcfg["threshold"], block=int(dcfg["block_pairs"]))
+    else:
+        step = TwMinhashCluster(str(folder / "pairs"), str(folder / "signatures"), str(folder / "clusters"),
+                                dcfg["cluster_memory_gb"])
+    QuietLocalExecutor([step], tasks=tasks, workers=workers, logging_dir=str(folder / "logs" / name)).run()
+
+
+def run_dedup(args) -> None:
     work = Path(args.work)
     if args.check:
         shutil.rmtree(work / "check", ignore_errors=True)
         check_against_datatrove(work / "check")
         shutil.rmtree(work / "check")
-    dcfg = defaults("build")["dedup"]
-    mh = minhash_config(dcfg)
     rows = []
     for n in sorted(args.sizes):
         folder = work / f"synth-{n}"
@@ -341,12 +359,9 @@ def run_dedup(args) -> None:
         info = synth_dedup_inputs(n, folder)
         print(f"\n== N = {n:,} synthetic documents: inputs written in {time.time() - t0:.0f} s "
               f"({info['band_records']:,} band-file records)")
-        stages = [("dedup_pairs", [TwMinhashPairs(str(folder / "buckets"), str(folder / "signatures"), str(folder / "pairs"),
-                                                  mh, dcfg["threshold"], block=int(dcfg["block_pairs"]))], args.pair_tasks, args.workers),
-                  ("dedup_clusters", [TwMinhashCluster(str(folder / "pairs"), str(folder / "signatures"),
-                                                       str(folder / "clusters"), dcfg["cluster_memory_gb"])], 1, 1)]
-        for name, pipeline, tasks, workers in stages:
-            QuietLocalExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=str(folder / "logs" / name)).run()
+        stages = [("dedup_pairs", args.pair_tasks), ("dedup_clusters", 1)]
+        for name, tasks in stages:  # each stage in a fresh process: the generator's memory is not the task's
+            subprocess.run([sys.executable, __file__, "_stage", str(folder), name, str(tasks), str(args.workers)], check=True)
         usage = {s["stage"]: s for s in stage_usage(folder / "logs")}
         cand = stat_total(folder / "logs", "dedup_clusters", "candidate_pairs")
         ver = stat_total(folder / "logs", "dedup_clusters", "verified_pairs")
@@ -371,6 +386,8 @@ def run_dedup(args) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["_stage"]:  # internal: one dedup stage, run by `dedup` in a fresh process
+        return run_stage(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="what", required=True)
     b = sub.add_parser("build", help="the real twbert build at several sizes")
@@ -390,12 +407,78 @@ def main() -> None:
     d.add_argument("--workers", type=int, default=1)
     d.add_argument("--check", action="store_true", help="first check the band-file emulation against datatrove")
     d.add_argument("--keep", action="store_true")
-    for p in (b, d):
+    c = sub.add_parser("candidates", help="candidate pairs per document, recall and false positives of LSH settings")
+    c.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000])
+    c.add_argument("--ngrams", type=int, nargs="+", default=[3])
+    c.add_argument("--bands", nargs="+", default=["28x3"], help="BUCKETSxHASHES settings")
+    c.add_argument("--threshold", type=float, default=0.45)
+    c.add_argument("--dup-rate", type=float, default=0.07)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--drcd", type=Path, default=ROOT.parent / "shared" / "data" / "drcd_test.json")
+    for p in (b, d, c):
         p.add_argument("--work", default=os.environ.get("TWBERT_BENCH_WORK", "/tmp/twbert-bench-scale"),
                        help="scratch directory (outside the repository)")
         p.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
-    run_build(args) if args.what == "build" else run_dedup(args)
+    {"build": run_build, "dedup": run_dedup, "candidates": run_candidates}[args.what](args)
+
+
+
+# --- candidate volume -------------------------------------------------------------------------------
+
+def pairs_of_bands(sigs: np.ndarray, b: int, r: int) -> np.ndarray:
+    """Distinct document pairs (i < j) that agree on all r hashes of at least one of b bands."""
+    out = []
+    n = len(sigs)
+    for k in range(b):
+        band = np.ascontiguousarray(sigs[:, k * r : (k + 1) * r])
+        key = band.view(np.dtype((np.void, band.dtype.itemsize * r))).ravel()
+        order = np.argsort(key, kind="stable")
+        ks = key[order]
+        starts = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
+        ends = np.append(starts[1:], n)
+        for s_, e_ in zip(starts[ends - starts > 1].tolist(), ends[ends - starts > 1].tolist()):
+            m = np.sort(order[s_:e_])
+            i, j = np.triu_indices(len(m), 1)
+            out.append(m[i].astype(np.int64) * n + m[j])
+    return np.unique(np.concatenate(out)) if out else np.empty(0, np.int64)
+
+
+def run_candidates(args) -> None:
+    """Candidates per document, recall and false positives of LSH settings on the bench's web corpus."""
+    from twbert.pipeline.dedup import permutations, signature
+    from twbert.pipeline.shingles import Shingler
+
+    pool = sentence_pool(args.drcd)
+    settings = [tuple(int(x) for x in s.split("x")) for s in args.bands]
+    width = max(b * r for b, r in settings)
+    a, bb = permutations(1, width)
+    for n in sorted(args.sizes):
+        rows, planted = corpus(n, pool, args.dup_rate, args.seed)
+        index = {row["id"]: i for i, row in enumerate(rows)}
+        planted_keys = np.array(sorted(min(index[x], index[y]) * n + max(index[x], index[y]) for x, y in planted))
+        in_pair = np.zeros(n, bool)
+        in_pair[planted_keys // n] = in_pair[planted_keys % n] = True
+        for ngram in args.ngrams:
+            sh = Shingler(ngram)
+            t0 = time.process_time()
+            sigs = np.stack([signature(sh.shingles(row["text"]), a, bb) for row in rows])
+            sig_cpu = time.process_time() - t0
+            for b, r in settings:
+                s = sigs[:, : b * r]
+                cand = pairs_of_bands(s, b, r)
+                i, j = cand // n, cand % n
+                est = (s[i] == s[j]).mean(axis=1)
+                verified = cand[est >= args.threshold]
+                is_planted = np.isin(cand, planted_keys)
+                found = np.isin(planted_keys, verified).mean()
+                # A distinct document (in no planted pair) verified against anything is a false positive.
+                vi, vj = verified // n, verified % n
+                fp_docs = np.unique(np.concatenate([vi[~in_pair[vi]], vj[~in_pair[vj]]]))
+                print(f"N={n:>6,} ngram={ngram} bands={b}x{r}: candidates/doc {len(cand) / n:7.3f} "
+                      f"(other than planted {(~is_planted).sum() / n:7.3f}); recall {found:.3f}; "
+                      f"false positives {len(fp_docs)}/{(~in_pair).sum()}; signatures {1e3 * sig_cpu / n * (b * r) / width:.1f} ms/doc",
+                      flush=True)
 
 
 if __name__ == "__main__":

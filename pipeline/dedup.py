@@ -319,7 +319,7 @@ class TwMinhashPairs(PipelineStep):
     name = "🎯 MinHash pairs (verified)"
 
     def __init__(self, input_folder: DataFolderLike, signatures_folder: DataFolderLike,
-                 output_folder: DataFolderLike, config: MinhashConfig, threshold: float, block: int = 1 << 16,
+                 output_folder: DataFolderLike, config: MinhashConfig, threshold: float, block: int = 1 << 14,
                  max_group: int = 256):
         super().__init__()
         self.block = int(block)
@@ -544,7 +544,7 @@ def stages(cfg: dict, input_dir, output_dir, work_dir) -> list:
         Stage("dedup_signatures", [reader(), TwMinhashSignature(str(work / "signatures"), mh, dcfg.get("fold"))], tasks),
         Stage("dedup_buckets", [_buckets(work, mh)], mh.num_buckets),
         Stage("dedup_pairs", [TwMinhashPairs(str(work / "buckets"), str(work / "signatures"), str(work / "pairs"),
-                                             mh, dcfg["threshold"], block=int(dcfg.get("block_pairs", 1 << 16)))],
+                                             mh, dcfg["threshold"], block=int(dcfg.get("block_pairs", 1 << 14)))],
               cluster_tasks),
         Stage("dedup_clusters", [TwMinhashCluster(str(work / "pairs"), str(work / "signatures"), str(work / "clusters"),
                                                   float(dcfg.get("cluster_memory_gb", 8)))], 1, {"workers": 1}),
