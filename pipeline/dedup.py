@@ -167,7 +167,7 @@ class TwMinhashSignature(MinhashDedupSignature):
                 self.stat_update("signed")
                 shingles = self.shingler.shingles(doc.text)
                 if shingles.size:
-                    sigs.append(signature(shingles, *self.parameters))
+                    sigs.append(signature(np.unique(shingles), *self.parameters))  # same minimum, fewer rows
                 else:
                     self.stat_update("no_shingles")  # empty after normalisation: unique by definition
                     sigs.append(empty)
