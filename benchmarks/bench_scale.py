@@ -17,7 +17,7 @@ RSS come from `OUT/logs/<stage>/usage/` (twbert.progress). The tokenizer is trai
 smallest build's documents, outside the timing.
 
 `dedup` runs `dedup_pairs` (K tasks) and `dedup_clusters` (one task) on synthetic inputs: N documents
-in 4 signature files, 5% of them near-duplicate copies of another (a quarter of their 84 MinHash
+in 4 signature files, 5% of them near-duplicate copies of another (a quarter of their MinHash
 values changed: verified) and 5% related (two thirds changed: candidates that mostly fail
 verification). The band files are what datatrove's `MinhashDedupBuckets` writes for such signatures
 (chains of equal band values, in band-value order; `--check` compares with datatrove's own at a small
@@ -241,7 +241,14 @@ def print_growth(results: list[dict]) -> None:
 
 # --- dedup stages alone, synthetic -------------------------------------------------------------------
 
-B, R = 28, 3
+def _bands() -> tuple[int, int]:
+    from twbert.config import defaults
+
+    d = defaults("build")["dedup"]
+    return int(d["buckets"]), int(d["hashes_per_bucket"])
+
+
+B, R = _bands()  # the default config's bands: the stages run with it
 W = B * R
 FILES = 4
 
