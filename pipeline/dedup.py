@@ -64,12 +64,13 @@ def permutations(seed: int, num_hashes: int) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def signature(shingles: np.ndarray, a: np.ndarray, b: np.ndarray, block: int = 2048) -> np.ndarray:
+def signature(shingles: np.ndarray, a: np.ndarray, b: np.ndarray, block: int = 512) -> np.ndarray:
     """MinHash signature (uint64[num_hashes], values < 2**61 - 1) of a 1-D array of uint64 shingles.
 
     Exactly datatrove's `get_signature` ((s * a + b) mod 2**61-1, the product wrapping at 2**64), with
     the Mersenne modulus done by shifts (x mod 2**61-1 = (x & M) + (x >> 61), minus M once if >= M),
-    in place, and in blocks of shingles so a long document never materialises a huge matrix.
+    in place, and in blocks of shingles so a long document never materialises a huge matrix. Blocks
+    of 512 shingles keep the temporaries in cache: ~3x the speed of 2,048 (benchmarks/bench_scale.py).
     """
     out = np.full(a.shape[1], np.iinfo(np.uint64).max, dtype=np.uint64)
     for i in range(0, len(shingles), block):
@@ -78,7 +79,9 @@ def signature(shingles: np.ndarray, a: np.ndarray, b: np.ndarray, block: int = 2
         y = x & _mersenne_prime
         x >>= _S61
         y += x
-        np.subtract(y, _mersenne_prime, out=y, where=y >= _mersenne_prime)
+        # y - M wraps to a huge value when y < M, so the minimum is y - M exactly when y >= M
+        np.subtract(y, _mersenne_prime, out=x)
+        np.minimum(y, x, out=y)
         np.minimum(out, y.min(axis=0), out=out)
     return out
 

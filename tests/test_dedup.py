@@ -341,3 +341,17 @@ def test_components_joins_chains_and_stars():
     b = np.array([4, 3, 2, 1, 7, 7])
     label = dedup.components(a, b, 10)
     assert label.tolist() == [0, 1, 1, 1, 1, 1, 6, 7, 7, 7]
+
+
+@pytest.mark.parametrize("block", [1, 7, 512, 4096])
+def test_signature_is_datatroves_arithmetic_in_any_block_size(block):
+    """(s * a + b) mod 2**61-1 with the product wrapping at 2**64, minimum per hash: datatrove's get_signature."""
+    import numpy as np
+    from datatrove.pipeline.dedup.minhash import _mersenne_prime
+
+    a, b = dedup.permutations(1, 125)
+    rng = np.random.default_rng(block)
+    shingles = np.concatenate([rng.integers(0, 2**64 - 1, 1500, dtype=np.uint64, endpoint=True),
+                               np.array([0, 1, _mersenne_prime - 1, _mersenne_prime, 2**64 - 1], dtype=np.uint64)])
+    expected = ((shingles.reshape(-1, 1) * a + b) % _mersenne_prime).min(axis=0)
+    assert (dedup.signature(shingles, a, b, block=block) == expected).all()
