@@ -392,6 +392,26 @@ def run_dedup(args) -> None:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
 
 
+def run_signatures(args) -> None:
+    """CPU seconds of `dedup_signatures` alone on a build's `work/ingest` (4 tasks, one process)."""
+    from datatrove.executor import LocalPipelineExecutor
+
+    from twbert.config import defaults
+    from twbert.pipeline import dedup
+
+    tmp = Path(args.work) / "signatures-only"
+    shutil.rmtree(tmp, ignore_errors=True)
+    cfg = defaults("build")
+    cfg["executor"]["tasks"] = 4
+    stage = dedup.stages(cfg, Path(args.run) / "work" / "ingest", tmp / "docs", tmp / "work")[0]
+    t = time.process_time()
+    LocalPipelineExecutor(stage.pipeline, tasks=4, workers=1, logging_dir=str(tmp / "logs")).run()
+    cpu = time.process_time() - t
+    mb = du(Path(args.run) / "work" / "ingest")
+    print(f"dedup_signatures on {args.run}: {cpu:.1f} CPU s ({mb:.1f} MB of gzip input)")
+    shutil.rmtree(tmp)
+
+
 def main() -> None:
     if sys.argv[1:2] == ["_stage"]:  # internal: one dedup stage, run by `dedup` in a fresh process
         return run_stage(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
@@ -422,12 +442,14 @@ def main() -> None:
     c.add_argument("--dup-rate", type=float, default=0.07)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--drcd", type=Path, default=ROOT.parent / "shared" / "data" / "drcd_test.json")
-    for p in (b, d, c):
+    g = sub.add_parser("signatures", help="the dedup_signatures stage alone on a build's work/ingest")
+    g.add_argument("run", help="a build's OUT directory (bench_scale build leaves them under --work as build-N)")
+    for p in (b, d, c, g):
         p.add_argument("--work", default=os.environ.get("TWBERT_BENCH_WORK", "/tmp/twbert-bench-scale"),
                        help="scratch directory (outside the repository)")
         p.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
-    {"build": run_build, "dedup": run_dedup, "candidates": run_candidates}[args.what](args)
+    {"build": run_build, "dedup": run_dedup, "candidates": run_candidates, "signatures": run_signatures}[args.what](args)
 
 
 
