@@ -2,8 +2,12 @@
 
     dedup_signatures   JsonlReader -> TwMinhashSignature      (N tasks)  character-shingle MinHash
     dedup_buckets      MinhashDedupBuckets                    (B tasks)  datatrove's, unchanged: LSH bands
-    dedup_clusters     TwMinhashCluster                       (1 task)   verify pairs, union, pick survivors
+    dedup_pairs        TwMinhashPairs                         (K tasks)  band groups -> pairs, verified, streamed
+    dedup_clusters     TwMinhashCluster                       (1 task)   join verified pairs, pick survivors
     dedup_filter       JsonlReader -> TwMinhashFilter -> JsonlWriter (N tasks)
+
+Memory per task does not depend on the corpus size except in dedup_clusters, which holds the
+verified pairs only (~200 bytes each, checked against a budget): docs/scale.md.
     [dedup_paragraph_* three stages, when dedup.paragraphs.enabled: see twbert.pipeline.paragraphs]
 
 Wiki and web documents go through one index, so a web page that copies a Wikipedia article is found.
@@ -12,7 +16,7 @@ Three things differ from datatrove's own MinHash:
 - Shingles are normalised character n-grams (twbert.pipeline.shingles): 14-18x the docs/s of its
   spaCy+jieba word tokenizer for cmn_Hani (benchmarks/bench_minhash.py) and blind to
   Simplified/Traditional script.
-- Band collisions are *candidates*: the cluster step checks each candidate pair (every pair of a band
+- Band collisions are *candidates*: the pairs step checks each candidate pair (every pair of a band
   group, not only datatrove's chain) against the full signatures (estimated Jaccard >= `threshold`)
   before joining it. That lets the bands be set for high
   recall (low S-curve threshold) without the false positives low thresholds bring at corpus scale.
