@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import sys
@@ -53,7 +54,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_variant import _PKU_TAGS, pack, package_dir  # noqa: E402
 from neardups import char_edits, document, reorder_paragraphs, simplified_copy, web_copy  # noqa: E402
 
-DRCD = ROOT.parent / "shared" / "data" / "drcd_test.json"
+DRCD = Path(os.environ.get("TWBERT_DRCD", ROOT.parent / "shared" / "data" / "drcd_test.json"))  # a worktree's ../shared may lie elsewhere
 
 
 def drcd_paragraphs() -> list[str] | None:

@@ -2,8 +2,12 @@
 
     dedup_signatures   JsonlReader -> TwMinhashSignature      (N tasks)  character-shingle MinHash
     dedup_buckets      MinhashDedupBuckets                    (B tasks)  datatrove's, unchanged: LSH bands
-    dedup_clusters     TwMinhashCluster                       (1 task)   verify pairs, union, pick survivors
+    dedup_pairs        TwMinhashPairs                         (K tasks)  band groups -> pairs, verified, streamed
+    dedup_clusters     TwMinhashCluster                       (1 task)   join verified pairs, pick survivors
     dedup_filter       JsonlReader -> TwMinhashFilter -> JsonlWriter (N tasks)
+
+Memory per task does not depend on the corpus size except in dedup_clusters, which holds the
+verified pairs only (~200 bytes each, checked against a budget): docs/scale.md.
     [dedup_paragraph_* three stages, when dedup.paragraphs.enabled: see twbert.pipeline.paragraphs]
 
 Wiki and web documents go through one index, so a web page that copies a Wikipedia article is found.
@@ -12,7 +16,7 @@ Three things differ from datatrove's own MinHash:
 - Shingles are normalised character n-grams (twbert.pipeline.shingles): 14-18x the docs/s of its
   spaCy+jieba word tokenizer for cmn_Hani (benchmarks/bench_minhash.py) and blind to
   Simplified/Traditional script.
-- Band collisions are *candidates*: the cluster step checks each candidate pair (every pair of a band
+- Band collisions are *candidates*: the pairs step checks each candidate pair (every pair of a band
   group, not only datatrove's chain) against the full signatures (estimated Jaccard >= `threshold`)
   before joining it. That lets the bands be set for high
   recall (low S-curve threshold) without the false positives low thresholds bring at corpus scale.
@@ -31,6 +35,7 @@ from datatrove.data import DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.dedup.minhash import SENTINEL, MinhashConfig, MinhashDedupSignature, _mersenne_prime
+from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.utils.hashing import HashConfig
 from datatrove.utils.logging import logger
 
@@ -63,12 +68,13 @@ def permutations(seed: int, num_hashes: int) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def signature(shingles: np.ndarray, a: np.ndarray, b: np.ndarray, block: int = 2048) -> np.ndarray:
+def signature(shingles: np.ndarray, a: np.ndarray, b: np.ndarray, block: int = 512) -> np.ndarray:
     """MinHash signature (uint64[num_hashes], values < 2**61 - 1) of a 1-D array of uint64 shingles.
 
     Exactly datatrove's `get_signature` ((s * a + b) mod 2**61-1, the product wrapping at 2**64), with
     the Mersenne modulus done by shifts (x mod 2**61-1 = (x & M) + (x >> 61), minus M once if >= M),
-    in place, and in blocks of shingles so a long document never materialises a huge matrix.
+    in place, and in blocks of shingles so a long document never materialises a huge matrix. Blocks
+    of 512 shingles keep the temporaries in cache: ~3x the speed of 2,048 (benchmarks/bench_scale.py).
     """
     out = np.full(a.shape[1], np.iinfo(np.uint64).max, dtype=np.uint64)
     for i in range(0, len(shingles), block):
@@ -77,7 +83,9 @@ def signature(shingles: np.ndarray, a: np.ndarray, b: np.ndarray, block: int = 2
         y = x & _mersenne_prime
         x >>= _S61
         y += x
-        np.subtract(y, _mersenne_prime, out=y, where=y >= _mersenne_prime)
+        # y - M wraps to a huge value when y < M, so the minimum is y - M exactly when y >= M
+        np.subtract(y, _mersenne_prime, out=x)
+        np.minimum(y, x, out=y)
         np.minimum(out, y.min(axis=0), out=out)
     return out
 
@@ -166,7 +174,7 @@ class TwMinhashSignature(MinhashDedupSignature):
                 self.stat_update("signed")
                 shingles = self.shingler.shingles(doc.text)
                 if shingles.size:
-                    sigs.append(signature(shingles, *self.parameters))
+                    sigs.append(signature(np.unique(shingles), *self.parameters))  # same minimum, fewer rows
                 else:
                     self.stat_update("no_shingles")  # empty after normalisation: unique by definition
                     sigs.append(empty)
@@ -186,158 +194,312 @@ class TwMinhashSignature(MinhashDedupSignature):
 
 
 def _read_rows(folder, path: str, rows: np.ndarray, dtype: np.dtype, width: int = 1) -> np.ndarray:
-    """Rows `rows` (sorted, unique) of a fixed-width binary file of `dtype` x `width` records."""
+    """Rows `rows` (sorted, unique) of a fixed-width binary file of `dtype` x `width` records.
+
+    Runs of adjacent rows are read at once; no memory map, so the file never counts toward the
+    task's resident memory (random rows of a multi-GB signature file would).
+    """
     size = dtype.itemsize * width
     out = np.empty((len(rows), width), dtype=dtype)
+    if not len(rows):
+        return out if width > 1 else out[:, 0]
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    starts = np.concatenate([[0], breaks])
+    ends = np.append(breaks, len(rows))
     with folder.open(path, "rb") as f:
-        for i, r in enumerate(rows.tolist()):
-            f.seek(r * size)
-            out[i] = np.frombuffer(f.read(size), dtype=dtype)
+        for s, e in zip(starts.tolist(), ends.tolist()):
+            f.seek(int(rows[s]) * size)
+            out[s:e] = np.frombuffer(f.read(size * (e - s)), dtype=dtype).reshape(e - s, width)
     return out if width > 1 else out[:, 0]
 
 
-class TwMinhashCluster(PipelineStep):
-    """Stage 3 (one task): verify candidate pairs, build clusters, choose each cluster's survivor.
+def _load_rows(folder, keys: np.ndarray, suffix: str, dtype, width: int) -> np.ndarray:
+    """Rows of the per-task `docsigs/NNNNN.<suffix>` files for `keys` (sorted, unique (task << 32 | index))."""
+    parts = []
+    files = keys >> np.uint64(32)
+    for f in np.unique(files).tolist():
+        docs = (keys[files == f] & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        parts.append(_read_rows(folder, f"docsigs/{f:05d}.{suffix}", docs, np.dtype(dtype), width))
+    if not parts:
+        return np.empty((0, width) if width > 1 else (0,), dtype=dtype)
+    return np.concatenate(parts)
 
-    Writes, per input task, `NNNNNN.remove` (uint32 document indexes to drop, sorted) and
-    `NNNNNN.sizes` ((uint32 index, uint32 cluster size) of each survivor of a cluster > 1, sorted).
+
+def _keys(rec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(task << 32 | index) keys of both sides of datatrove `.dups` records (uint32 x 4)."""
+    a = (rec[:, 0].astype(np.uint64) << np.uint64(32)) | rec[:, 1]
+    b = (rec[:, 2].astype(np.uint64) << np.uint64(32)) | rec[:, 3]
+    return a, b
+
+
+def band_groups(f, chunk: int, max_group: int):
+    """Candidate pairs of one `.dups` file, streamed: yields (pairs uint64[n, 2], from_large bool[n]).
+
+    datatrove's buckets step writes, for a run of documents with equal band values A, B, C, only the
+    chain A-B, B-C: enough for its plain union, not for verification (A-C may be the pair that
+    verifies). Each document has one value per band, so consecutive chain links rebuild the groups
+    exactly; groups of up to `max_group` members are expanded to all their pairs, larger ones (mass
+    boilerplate) to the chain plus every member against the group's first. The file is read `chunk`
+    records at a time; only an open group of at most `max_group` members is carried between chunks,
+    so memory does not depend on the file's size.
+    """
+    carry = np.empty((0, 2), dtype=np.uint64)  # records of the open small group
+    large_first = None  # first member of an open large group, whose pairs were already emitted
+    prev_b = None
+    while True:
+        raw = np.frombuffer(f.read(chunk * 16), dtype="<u4").reshape(-1, 4)
+        raw = raw[raw[:, 0] != SENTINEL]  # index matches: twbert's incremental dedup uses datasketch
+        eof = len(raw) == 0
+        if eof:
+            a = b = np.empty(0, dtype=np.uint64)
+        else:
+            a, b = _keys(raw)
+        cont = np.concatenate([[prev_b is not None and len(a) > 0 and a[0] == prev_b], a[1:] == b[:-1]]) if len(a) else np.empty(0, bool)
+        starts = np.flatnonzero(~cont)
+        # The records before the first start continue the open group.
+        head = starts[0] if len(starts) else len(a)
+        if large_first is not None:
+            if head:
+                pairs = np.concatenate([np.stack([a[:head], b[:head]], 1), np.stack([np.full(head, large_first), b[:head]], 1)])
+                yield pairs, np.ones(len(pairs), bool)
+            if head < len(a) or eof:
+                large_first = None
+        else:
+            carry = np.concatenate([carry, np.stack([a[:head], b[:head]], 1)])
+            if head < len(a) or eof:
+                if len(carry):
+                    yield _expand(carry, max_group)
+                carry = np.empty((0, 2), dtype=np.uint64)
+            elif len(carry) + 1 > max_group:  # grew too large to expand: chain + star from here on
+                large_first = carry[0, 0]
+                yield np.concatenate([carry, np.stack([np.full(len(carry), large_first), carry[:, 1]], 1)]), \
+                    np.ones(2 * len(carry), bool)
+                carry = np.empty((0, 2), dtype=np.uint64)
+        if eof:
+            return
+        prev_b = b[-1]
+        ends = np.append(starts[1:], len(a))
+        closed = ends < len(a)  # the last group may continue in the next chunk
+        sizes = ends - starts
+        one = closed & (sizes == 1)
+        if one.any():
+            yield np.stack([a[starts[one]], b[starts[one]]], 1), np.zeros(int(one.sum()), bool)
+        for s_, e_ in zip(starts[closed & ~one].tolist(), ends[closed & ~one].tolist()):
+            yield _expand(np.stack([a[s_:e_], b[s_:e_]], 1), max_group)
+        if len(starts):
+            s_ = starts[-1]
+            rec = np.stack([a[s_:], b[s_:]], 1)
+            if len(rec) + 1 > max_group:  # already too large to expand: chain + star from here on
+                large_first = rec[0, 0]
+                pairs = np.concatenate([rec, np.stack([np.full(len(rec), large_first), rec[:, 1]], 1)])
+                yield pairs, np.ones(len(pairs), bool)
+            else:
+                carry = rec
+
+
+def _expand(rec: np.ndarray, max_group: int):
+    """All pairs of a band group given as its chain records, or chain + star when it is large."""
+    members = np.append(rec[:, 0], rec[-1, 1])
+    k = len(members)
+    if k <= max_group:
+        i, j = np.triu_indices(k, 1)
+        return np.stack([members[i], members[j]], 1), np.zeros(len(i), bool)
+    pairs = np.concatenate([rec, np.stack([np.full(k - 1, members[0]), members[1:]], 1)])
+    return pairs, np.ones(len(pairs), bool)
+
+
+class TwMinhashPairs(PipelineStep):
+    """Stage 3 (K tasks): candidate pairs of the band groups, verified on the full signatures.
+
+    Task k of K reads the `.dups` files k, k+K, ... (one band each), streams them into candidate
+    pairs, and verifies them in blocks of `block` pairs, reading only the signature rows a block
+    needs. A pair that agrees on several bands is a candidate of each: it is kept only in the first
+    band it agrees on (from a large group, in every band), so each verified pair is written about
+    once and `candidate_pairs` counts distinct pairs. Writes `NNNNN.edges` (uint64 key pairs, key =
+    task << 32 | index) and `NNNNN.count` (uint64 candidate and verified counts).
+
+    Memory is bounded by `block`, whatever the corpus size: about `block` x 4.5 KB above the
+    process baseline (measured with 125-value signatures: the block's rows, their slices, the pairs).
     """
 
     type = "🫂 - DEDUP"
-    name = "🎯 MinHash clusters (verified, policy survivors)"
+    name = "🎯 MinHash pairs (verified)"
 
     def __init__(self, input_folder: DataFolderLike, signatures_folder: DataFolderLike,
-                 output_folder: DataFolderLike, config: MinhashConfig, threshold: float, block: int = 1 << 18,
+                 output_folder: DataFolderLike, config: MinhashConfig, threshold: float, block: int = 1 << 14,
                  max_group: int = 256):
         super().__init__()
-        self.block = block
-        self.max_group = max_group
+        self.block = int(block)
+        self.max_group = int(max_group)
         self.input_folder = get_datafolder(input_folder)
         self.signatures_folder = get_datafolder(signatures_folder)
         self.output_folder = get_datafolder(output_folder)
         self.config = config
         self.threshold = float(threshold)
 
-    def _pairs(self) -> np.ndarray:
-        """Candidate pairs as (task << 32 | index) keys, smaller first, each once.
+    def _verify(self, pairs: np.ndarray, large: np.ndarray, band: int) -> tuple[np.ndarray, int]:
+        """The verified pairs of a block, and how many of its pairs count as candidates here."""
+        pairs = np.stack([pairs.min(1), pairs.max(1)], 1)
+        pairs, first = np.unique(pairs, axis=0, return_index=True)
+        large = large[first]
+        keys, inverse = np.unique(pairs.reshape(-1), return_inverse=True)
+        inverse = inverse.reshape(-1, 2)
+        width = self.config.num_buckets * self.config.hashes_per_bucket
+        sigs = _load_rows(self.signatures_folder, keys, "sig", "<u8", width)
+        ok = np.empty(len(pairs), dtype=bool)
+        mine = large.copy()
+        for i in range(0, len(pairs), 8192):  # compare in slices: no second copy of the block's signatures
+            inv = inverse[i : i + 8192]
+            eq = sigs[inv[:, 0]] == sigs[inv[:, 1]]
+            bands = eq.reshape(len(inv), self.config.num_buckets, self.config.hashes_per_bucket).all(axis=2)
+            mine[i : i + 8192] |= bands.argmax(axis=1) == band
+            ok[i : i + 8192] = eq.mean(axis=1) >= self.threshold
+        ok &= mine
+        return pairs[ok], int(mine.sum())
 
-        datatrove's buckets step writes, for a run of documents with equal band values A, B, C, only
-        the chain A-B, B-C: enough for its plain union, not for verification (A-C may be the pair
-        that verifies). Each document has one value per band, so consecutive chain links rebuild the
-        groups exactly; groups of up to `max_group` are expanded to all their pairs, larger ones (mass
-        boilerplate) to the chain plus every member against the group's first.
-        """
+    def _blocks(self, f):
+        """The candidate pairs of one `.dups` file in blocks of about `block` pairs."""
+        buf, flags, held = [], [], 0
+        for pairs, large in band_groups(f, self.block, self.max_group):
+            buf.append(pairs), flags.append(large)
+            held += len(pairs)
+            if held >= self.block:
+                yield np.concatenate(buf), np.concatenate(flags)
+                buf, flags, held = [], [], 0
+        if buf:
+            yield np.concatenate(buf), np.concatenate(flags)
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1):
         files = self.input_folder.list_files(glob_pattern="*.dups")
         if len(files) % self.config.num_buckets:
             raise ValueError(f"{self.input_folder.path}: {len(files)} .dups files for {self.config.num_buckets} buckets")
-        out = []
-        for name in files:
-            with self.input_folder.open(name, "rb") as f:
-                raw = np.frombuffer(f.read(), dtype="<u4").reshape(-1, 4)
-            raw = raw[raw[:, 0] != SENTINEL]  # index matches: twbert's incremental dedup uses datasketch
-            a = (raw[:, 0].astype(np.uint64) << np.uint64(32)) | raw[:, 1]
-            b = (raw[:, 2].astype(np.uint64) << np.uint64(32)) | raw[:, 3]
-            if not len(a):
-                continue
-            # A new group starts where a pair does not continue the previous one's chain.
-            starts = np.flatnonzero(np.concatenate([[True], a[1:] != b[:-1]]))
-            ends = np.append(starts[1:], len(a))
-            small = (ends - starts) == 1
-            out.append(np.stack([a[starts[small]], b[starts[small]]], axis=1))
-            for s_, e_ in zip(starts[~small].tolist(), ends[~small].tolist()):
-                members = np.append(a[s_:e_], b[e_ - 1])
-                k = len(members)
-                if k <= self.max_group:
-                    i, j = np.triu_indices(k, 1)
-                    out.append(np.stack([members[i], members[j]], axis=1))
-                else:
-                    out.append(np.stack([a[s_:e_], b[s_:e_]], axis=1))
-                    out.append(np.stack([np.full(k - 1, members[0]), members[1:]], axis=1))
-        if not out:
-            return np.empty((0, 2), dtype=np.uint64)
-        pairs = np.concatenate(out)
-        return np.unique(np.stack([pairs.min(axis=1), pairs.max(axis=1)], axis=1), axis=0)
-
-    def _load(self, keys: np.ndarray, suffix: str, dtype, width: int) -> np.ndarray:
-        """Rows of the per-task `docsigs/NNNNN.<suffix>` files for `keys` (sorted, unique (task << 32 | index))."""
-        parts = []
-        files = keys >> np.uint64(32)
-        for f in np.unique(files).tolist():
-            docs = (keys[files == f] & np.uint64(0xFFFFFFFF)).astype(np.int64)
-            parts.append(_read_rows(self.signatures_folder, f"docsigs/{f:05d}.{suffix}", docs, np.dtype(dtype), width))
-        return np.concatenate(parts)
-
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1):
-        assert world_size == 1, "the cluster step runs as one task"
-        with self.track_time():
-            pairs = self._pairs()
-            self.stat_update("candidate_pairs", value=len(pairs))
-            # Verify in blocks of pairs, loading only the signatures each block needs: memory stays
-            # bounded (~2 x block x signature bytes) however many candidates the bands produced.
-            keep = np.zeros(len(pairs), dtype=bool)
-            width = self.config.num_buckets * self.config.hashes_per_bucket
-            for i in range(0, len(pairs), self.block):
-                blk = pairs[i : i + self.block]
-                keys, inverse = np.unique(blk.reshape(-1), return_inverse=True)
-                inverse = inverse.reshape(-1, 2)
-                sigs = self._load(keys, "sig", "<u8", width)
-                keep[i : i + self.block] = estimated_jaccard(sigs[inverse[:, 0]], sigs[inverse[:, 1]]) >= self.threshold
-            pairs = pairs[keep]
-            self.stat_update("verified_pairs", value=len(pairs))
-
-            parent: dict[int, int] = {}
-
-            def find(x):
-                root = x
-                while parent.get(root, root) != root:
-                    root = parent[root]
-                while parent.get(x, x) != root:  # path compression
-                    parent[x], x = root, parent[x]
-                return root
-
-            for a, b in pairs.tolist():
-                ra, rb = find(a), find(b)
-                if ra != rb:
-                    parent[max(ra, rb)] = min(ra, rb)
-            nodes = sorted(set(parent) | set(parent.values()))
-            clusters: dict[int, list[int]] = {}
-            for k in nodes:
-                clusters.setdefault(find(k), []).append(k)
-            meta = dict(zip(nodes, self._load(np.array(nodes, dtype=np.uint64), "meta", META_DTYPE, 1))) if nodes else {}
-
-            def key(k):
-                m = meta[k]
-                # higher tier, wiki, longer first; then smaller id hash, then smaller (task, index)
-                return (-int(m["tier"]), -int(m["source"]), -int(m["length"]), int(m["idhash"]), k)
-
-            remove: dict[int, list[int]] = {}
-            sizes: dict[int, list[tuple[int, int]]] = {}
-            for members in clusters.values():
-                best = min(members, key=key)
-                self.stat_update("clusters")
-                self.stat_update("cluster_size", value=len(members), unit="cluster")
-                sizes.setdefault(best >> 32, []).append((best & 0xFFFFFFFF, len(members)))
-                for k in members:
-                    if k != best:
-                        remove.setdefault(k >> 32, []).append(k & 0xFFFFFFFF)
-                        self.stat_update("to_remove")
-            for f, docs in remove.items():
-                with self.output_folder.open(f"{f:06d}.remove", "wb") as out:
-                    out.write(np.array(sorted(docs), dtype="<u4").tobytes())
-            for f, rows in sizes.items():
-                with self.output_folder.open(f"{f:06d}.sizes", "wb") as out:
-                    out.write(np.array(sorted(rows), dtype="<u4").tobytes())
-            logger.info(f"{len(clusters)} near-duplicate clusters, {sum(map(len, remove.values()))} documents to remove")
+        candidates = verified = 0
+        with self.track_time(), self.output_folder.open(f"{rank:05d}.edges", "wb") as out:
+            for name in files[rank::world_size]:
+                band = int(Path(name).name.split("_")[0])
+                with self.input_folder.open(name, "rb") as f:
+                    for pairs, large in self._blocks(f):
+                        edges, n = self._verify(pairs, large, band)
+                        candidates += n
+                        verified += len(edges)
+                        out.write(edges.astype("<u8").tobytes())
+        with self.output_folder.open(f"{rank:05d}.count", "wb") as out:
+            out.write(np.array([candidates, verified], dtype="<u8").tobytes())
+        self.stat_update("candidate_pairs", value=candidates)
+        self.stat_update("verified_pairs", value=verified)
 
 
-class TwMinhashFilter(PipelineStep):
-    """Stage 4: drop every cluster member but its survivor; tag survivors with `dup_cluster_size`."""
+def components(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """Connected-component label (the smallest member) of nodes 0..n-1 joined by edges (a, b).
+
+    Vectorised min-label hooking with pointer jumping: each round hooks every edge's larger label
+    onto the smaller, then flattens the label forest; rounds repeat until no label changes
+    (O(log n) rounds in practice).
+    """
+    label = np.arange(n, dtype=np.int64)
+    while True:
+        la, lb = label[a], label[b]
+        lo, hi = np.minimum(la, lb), np.maximum(la, lb)
+        new = label.copy()
+        np.minimum.at(new, hi, lo)
+        while True:
+            nxt = new[new]
+            if np.array_equal(nxt, new):
+                break
+            new = nxt
+        if np.array_equal(new, label):
+            return label
+        label = new
+
+
+class TwMinhashCluster(PipelineStep):
+    """Stage 4 (one task, a small merge): join the verified pairs into clusters, pick each survivor.
+
+    Reads only verified pairs (near-duplicates, not candidates). Memory is about `BYTES_PER_PAIR`
+    per verified pair; before loading, the task checks that against `memory_gb` and stops with a
+    message if it would not fit. Writes, per input task, `NNNNNN.remove` (uint32 document indexes to
+    drop, sorted) and `NNNNNN.sizes` ((uint32 index, uint32 cluster size) of each survivor of a
+    cluster > 1, sorted).
+    """
 
     type = "🫂 - DEDUP"
+    name = "🎯 MinHash clusters (verified, policy survivors)"
+    BYTES_PER_PAIR = 200  # measured: +67 MB peak for 467k verified pairs, ~143 B each (bench_scale.py dedup); margin
+
+    def __init__(self, pairs_folder: DataFolderLike, signatures_folder: DataFolderLike,
+                 output_folder: DataFolderLike, memory_gb: float = 8.0):
+        super().__init__()
+        self.pairs_folder = get_datafolder(pairs_folder)
+        self.signatures_folder = get_datafolder(signatures_folder)
+        self.output_folder = get_datafolder(output_folder)
+        self.memory_gb = float(memory_gb)
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1):
+        from twbert.errors import UsageError
+
+        assert world_size == 1, "the cluster step runs as one task"
+        with self.track_time():
+            names = self.pairs_folder.list_files(glob_pattern="*.edges")
+            n_pairs = sum(self.pairs_folder.size(x) for x in names) // 16
+            need = n_pairs * self.BYTES_PER_PAIR / 2**30
+            if need > self.memory_gb:
+                raise UsageError(
+                    f"dedup_clusters: {n_pairs:,} verified pairs need ~{need:.1f} GB, over the budget "
+                    f"dedup.cluster_memory_gb = {self.memory_gb:g}. Raise dedup.cluster_memory_gb on a larger "
+                    "node, or raise dedup.threshold (fewer pairs verify)")
+            counts = np.zeros(2, dtype=np.uint64)
+            for x in self.pairs_folder.list_files(glob_pattern="*.count"):
+                with self.pairs_folder.open(x, "rb") as f:
+                    counts += np.frombuffer(f.read(), dtype="<u8")
+            self.stat_update("candidate_pairs", value=int(counts[0]))
+            self.stat_update("verified_pairs", value=int(counts[1]))
+            edges = []
+            for x in names:
+                with self.pairs_folder.open(x, "rb") as f:
+                    edges.append(np.frombuffer(f.read(), dtype="<u8").reshape(-1, 2))
+            edges = np.concatenate(edges) if edges else np.empty((0, 2), dtype=np.uint64)
+            nodes, inverse = np.unique(edges.reshape(-1), return_inverse=True)
+            inverse = inverse.reshape(-1, 2)
+            del edges
+            label = components(inverse[:, 0], inverse[:, 1], len(nodes))
+            del inverse
+            meta = _load_rows(self.signatures_folder, nodes, "meta", META_DTYPE, 1)
+            # survivor first: higher tier, wiki, longer; then smaller id hash, then smaller (task, index)
+            order = np.lexsort((nodes, meta["idhash"], -meta["length"].astype(np.int64),
+                                -meta["source"].astype(np.int64), -meta["tier"].astype(np.int64), label))
+            label, nodes = label[order], nodes[order]
+            del meta, order
+            head = np.concatenate([[True], label[1:] != label[:-1]]) if len(label) else np.empty(0, bool)
+            starts = np.flatnonzero(head)
+            sizes = np.diff(np.append(starts, len(label)))
+            for size in sizes.tolist():
+                self.stat_update("clusters")
+                self.stat_update("cluster_size", value=size, unit="cluster")
+            self.stat_update("to_remove", value=int(len(nodes) - len(starts)))
+            best = nodes[starts]
+            removed = nodes[~head]
+            task_of = np.uint64(32)
+            low = np.uint64(0xFFFFFFFF)
+            for f in np.unique(removed >> task_of).tolist():
+                docs = np.sort((removed[(removed >> task_of) == f] & low).astype("<u4"))
+                with self.output_folder.open(f"{f:06d}.remove", "wb") as out:
+                    out.write(docs.tobytes())
+            for f in np.unique(best >> task_of).tolist():
+                sel = (best >> task_of) == f
+                rows = np.stack([(best[sel] & low).astype("<u4"), sizes[sel].astype("<u4")], 1)
+                rows = rows[np.argsort(rows[:, 0], kind="stable")]
+                with self.output_folder.open(f"{f:06d}.sizes", "wb") as out:
+                    out.write(rows.astype("<u4").tobytes())
+            logger.info(f"{len(starts)} near-duplicate clusters, {len(removed)} documents to remove")
+
+
+class TwMinhashFilter(BaseFilter):
+    """Stage 5: drop every cluster member but its survivor; tag survivors with `dup_cluster_size`."""
+
     name = "🎯 MinHash filter"
 
-    def __init__(self, input_folder: DataFolderLike):
-        super().__init__()
+    def __init__(self, input_folder: DataFolderLike, exclusion_writer=None):
+        super().__init__(exclusion_writer)
         self.data_folder = get_datafolder(input_folder)
 
     def _load(self, name: str, width: int) -> np.ndarray:
@@ -346,21 +508,23 @@ class TwMinhashFilter(PipelineStep):
         with self.data_folder.open(name, "rb") as f:
             return np.frombuffer(f.read(), dtype="<u4").reshape(-1, width)
 
+    def filter(self, doc) -> bool | tuple[bool, str]:
+        idx = self._idx
+        self._idx += 1
+        if idx in self._remove:
+            return False, "near_duplicate"
+        size = self._sizes.get(idx, 1)
+        doc.metadata["dup_cluster_size"] = size
+        if size > 1:
+            self.stat_update("near_duplicate_survivors")
+        return True
+
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1):
-        remove = set(self._load(f"{rank:06d}.remove", 1)[:, 0].tolist())
-        sizes = dict(self._load(f"{rank:06d}.sizes", 2).tolist())
-        for idx, doc in enumerate(data):
-            with self.track_time():
-                self.stat_update("total")
-                if idx in remove:
-                    self.stat_update("dropped", "dropped_near_duplicate")
-                    continue
-                size = sizes.get(idx, 1)
-                doc.metadata["dup_cluster_size"] = size
-                if size > 1:
-                    self.stat_update("near_duplicate_survivors")
-                self.stat_update("forwarded")
-            yield doc
+        # filter() sees one document at a time; the cluster step names them by index within the task.
+        self._remove = set(self._load(f"{rank:06d}.remove", 1)[:, 0].tolist())
+        self._sizes = dict(self._load(f"{rank:06d}.sizes", 2).tolist())
+        self._idx = 0
+        yield from super().run(data, rank, world_size)
 
 
 def stages(cfg: dict, input_dir, output_dir, work_dir) -> list:
@@ -373,7 +537,10 @@ def stages(cfg: dict, input_dir, output_dir, work_dir) -> list:
     dcfg = cfg["dedup"]
     mh = minhash_config(dcfg)
     work = Path(work_dir)
+    from twbert.pipeline.removed import exclusion_writer
+
     tasks = int(cfg["executor"]["tasks"])
+    cluster_tasks = int(dcfg.get("pair_tasks") or tasks)
     compression = (cfg.get("output") or {}).get("compression")
     para = dcfg.get("paragraphs") or {}
     kept_dir = work / "near_dedup_documents" if para.get("enabled") else Path(output_dir)
@@ -385,10 +552,13 @@ def stages(cfg: dict, input_dir, output_dir, work_dir) -> list:
     out = [
         Stage("dedup_signatures", [reader(), TwMinhashSignature(str(work / "signatures"), mh, dcfg.get("fold"))], tasks),
         Stage("dedup_buckets", [_buckets(work, mh)], mh.num_buckets),
-        Stage("dedup_clusters", [TwMinhashCluster(str(work / "buckets"), str(work / "signatures"),
-                                                  str(work / "clusters"), mh, dcfg["threshold"])], 1,
-              {"workers": 1}),
-        Stage("dedup_filter", [reader(), TwMinhashFilter(str(work / "clusters")),
+        Stage("dedup_pairs", [TwMinhashPairs(str(work / "buckets"), str(work / "signatures"), str(work / "pairs"),
+                                             mh, dcfg["threshold"], block=int(dcfg.get("block_pairs", 1 << 14)))],
+              cluster_tasks),
+        Stage("dedup_clusters", [TwMinhashCluster(str(work / "pairs"), str(work / "signatures"), str(work / "clusters"),
+                                                  float(dcfg.get("cluster_memory_gb", 8)))], 1, {"workers": 1}),
+        Stage("dedup_filter", [reader(), TwMinhashFilter(str(work / "clusters"), exclusion_writer=exclusion_writer(
+                                   cfg, "dedup_filter", TwMinhashFilter.name)),
                                JsonlWriter(str(kept_dir), compression=compression)], tasks),
     ]
     if para.get("enabled"):

@@ -192,10 +192,11 @@ def test_build_plan_runs_dedup_between_ingest_and_documents(tmp_path):
     cfg["inputs"]["fineweb"] = [str(write_fineweb_parquet(tmp_path / "x.parquet", [{"text": "一份文件。"}]))]
     stages = plan(cfg)
     names = [s.name for s in stages]
-    assert names[:5] == ["ingest", "dedup_signatures", "dedup_buckets", "dedup_clusters", "dedup_filter"]
-    buckets, clusters = stages[2], stages[3]
+    assert names[:6] == ["ingest", "dedup_signatures", "dedup_buckets", "dedup_pairs", "dedup_clusters", "dedup_filter"]
+    buckets, pairs, clusters = stages[2], stages[3], stages[4]
     assert buckets.tasks == cfg["dedup"]["buckets"] and clusters.tasks == 1
-    writer = stages[4].pipeline[-1]
+    assert pairs.tasks == cfg["executor"]["tasks"]  # dedup.pair_tasks null: one per executor task
+    writer = stages[5].pipeline[-1]
     assert writer.output_folder.path == str(tmp_path / "run" / "documents")
 
 
@@ -211,7 +212,146 @@ def test_cluster_verifies_every_pair_of_a_band_group(tmp_path):
     np.array([[1, 2, 3, 4], [5, 6, 7, 8], [1, 2, 3, 4]], dtype="<u8").tofile(tmp_path / "sigs" / "docsigs" / "00000.sig")
     meta = np.array([(1, 0, 10, 5), (1, 0, 10, 6), (3, 0, 10, 7)], dtype=dedup.META_DTYPE)  # doc 2 is tier tw
     meta.tofile(tmp_path / "sigs" / "docsigs" / "00000.meta")
-    step = dedup.TwMinhashCluster(str(tmp_path / "buckets"), str(tmp_path / "sigs"), str(tmp_path / "out"), mh, 0.45)
-    step.run()
+    dedup.TwMinhashPairs(str(tmp_path / "buckets"), str(tmp_path / "sigs"), str(tmp_path / "pairs"), mh, 0.45).run()
+    dedup.TwMinhashCluster(str(tmp_path / "pairs"), str(tmp_path / "sigs"), str(tmp_path / "out")).run()
     assert np.fromfile(tmp_path / "out" / "000000.remove", dtype="<u4").tolist() == [0]
     assert np.fromfile(tmp_path / "out" / "000000.sizes", dtype="<u4").tolist() == [2, 2]
+
+
+def _reference_pairs(raw, max_group):
+    """Candidate pairs of a whole `.dups` array, expanded at once (the pre-streaming algorithm)."""
+    import numpy as np
+
+    a, b = dedup._keys(raw)
+    starts = np.flatnonzero(np.concatenate([[True], a[1:] != b[:-1]]))
+    ends = np.append(starts[1:], len(a))
+    out = set()
+    for s_, e_ in zip(starts.tolist(), ends.tolist()):
+        pairs, _ = dedup._expand(np.stack([a[s_:e_], b[s_:e_]], 1), max_group)
+        out |= {tuple(sorted(p)) for p in pairs.tolist()}
+    return out
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 64])
+def test_band_groups_streamed_in_chunks_give_every_pair(chunk):
+    """Groups cut by chunk boundaries (and groups growing past max_group mid-chunk) lose no pair."""
+    import io
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    recs, doc = [], 0
+    for size in [2, 3, 2, 7, 12, 2, 5, 9, 2, 4]:  # members per band group
+        members = [(int(rng.integers(0, 3)), doc + i) for i in range(size)]
+        doc += size
+        recs += [(*members[i], *members[i + 1]) for i in range(size - 1)]
+    raw = np.array(recs, dtype="<u4")
+    got = set()
+    for pairs, _ in dedup.band_groups(io.BytesIO(raw.tobytes()), chunk, max_group=6):
+        got |= {tuple(sorted(p)) for p in pairs.tolist()}
+    assert got == _reference_pairs(raw, 6)
+
+
+def _dedup_run(tmp, docs, name, **over):
+    cfg = build_cfg(block_pairs=64, **over)  # small blocks: many verify blocks per band file
+    (tmp / name).mkdir()
+    if not (tmp / "in").exists():
+        write_jsonl_gz(tmp / "in", docs, files=4)
+    cfg["executor"]["tasks"] = 4
+    stages = dedup.stages(cfg, tmp / "in", tmp / name / "documents", tmp / name / "work")
+    return stages
+
+
+@pytest.mark.slow
+def test_pair_tasks_1_and_4_give_identical_documents_and_stats(tmp_path):
+    docs, _ = make_corpus(random.Random(11))
+    outs = {}
+    for k in (1, 4):
+        stages = _dedup_run(tmp_path, docs, f"k{k}", pair_tasks=k)
+        assert next(s for s in stages if s.name == "dedup_pairs").tasks == k
+        filt = run_stages(stages, tmp_path / f"k{k}" / "logs")
+        clusters = step_stats(tmp_path / f"k{k}" / "logs" / "dedup_clusters", "MinHash clusters")
+        files = {p.name: gzip.decompress(p.read_bytes()) for p in sorted((tmp_path / f"k{k}" / "documents").glob("*.jsonl.gz"))}
+        outs[k] = (files, filt, clusters)
+    assert outs[1][0] == outs[4][0] and outs[1][0]
+    assert outs[1][1] == outs[4][1] and outs[1][1]["dropped_near_duplicate"] > 0
+    assert outs[1][2] == outs[4][2] and outs[1][2]["verified_pairs"] > 0
+
+
+class _KilledPairs(dedup.TwMinhashPairs):
+    """The pairs step of task 2, killed after writing its first verified block."""
+
+    def _verify(self, pairs, large, band):
+        if self._rank == 2 and getattr(self, "_blocks_done", 0) == 1:
+            raise RuntimeError("killed")
+        self._blocks_done = getattr(self, "_blocks_done", 0) + 1
+        return super()._verify(pairs, large, band)
+
+    def run(self, data=None, rank=0, world_size=1):
+        self._rank = rank
+        return super().run(data, rank, world_size)
+
+
+@pytest.mark.slow
+def test_killed_pairs_task_rerun_completes_only_it_with_identical_output(tmp_path):
+    from datatrove.executor import LocalPipelineExecutor
+
+    docs, _ = make_corpus(random.Random(11))
+    clean = _dedup_run(tmp_path, docs, "clean", pair_tasks=4)
+    run_stages(clean, tmp_path / "clean" / "logs")
+    stages = _dedup_run(tmp_path, docs, "killed", pair_tasks=4)
+    logs = tmp_path / "killed" / "logs"
+    i = next(i for i, s in enumerate(stages) if s.name == "dedup_pairs")
+    run_stages(stages[:i], logs)
+    pairs = stages[i].pipeline[0]
+    killed = _KilledPairs(pairs.input_folder, pairs.signatures_folder, pairs.output_folder, pairs.config,
+                          pairs.threshold, block=pairs.block)
+    with pytest.raises(Exception):  # noqa: B017  the executor reports the failed task
+        LocalPipelineExecutor(pipeline=[killed], tasks=4, workers=1, logging_dir=str(logs / "dedup_pairs")).run()
+    done = sorted(p.name for p in (logs / "dedup_pairs" / "completions").iterdir())
+    assert done == ["00000", "00001"]  # one worker: the executor stops at the killed task
+    work = tmp_path / "killed" / "work" / "pairs"
+    before = {p.name: p.stat().st_mtime_ns for p in work.iterdir() if p.name[:5] in done}
+    assert len(before) == 4
+    run_stages(stages, logs)  # the rerun: the same stages
+    assert {p.name: p.stat().st_mtime_ns for p in work.iterdir() if p.name in before} == before
+    read = lambda run: {p.name: gzip.decompress(p.read_bytes()) for p in (tmp_path / run / "documents").glob("*.gz")}
+    assert read("killed") == read("clean") and read("clean")
+    for name in ("00002.edges", "00002.count"):
+        assert (work / name).read_bytes() == (tmp_path / "clean" / "work" / "pairs" / name).read_bytes()
+
+
+def test_cluster_step_over_its_memory_budget_says_which_key_to_change(tmp_path):
+    import numpy as np
+
+    from twbert.errors import UsageError
+
+    (tmp_path / "pairs").mkdir()
+    np.arange(2000, dtype="<u8").tofile(tmp_path / "pairs" / "00000.edges")  # 1,000 verified pairs
+    step = dedup.TwMinhashCluster(str(tmp_path / "pairs"), str(tmp_path / "sigs"), str(tmp_path / "out"),
+                                  memory_gb=1000 * dedup.TwMinhashCluster.BYTES_PER_PAIR / 2**30 / 2)
+    with pytest.raises(UsageError, match=r"dedup\.cluster_memory_gb"):
+        step.run()
+
+
+def test_components_joins_chains_and_stars():
+    import numpy as np
+
+    a = np.array([5, 4, 3, 2, 8, 9])
+    b = np.array([4, 3, 2, 1, 7, 7])
+    label = dedup.components(a, b, 10)
+    assert label.tolist() == [0, 1, 1, 1, 1, 1, 6, 7, 7, 7]
+
+
+@pytest.mark.parametrize("block", [1, 7, 512, 4096])
+def test_signature_is_datatroves_arithmetic_in_any_block_size(block):
+    """(s * a + b) mod 2**61-1 with the product wrapping at 2**64, minimum per hash: datatrove's get_signature."""
+    import numpy as np
+    from datatrove.pipeline.dedup.minhash import _mersenne_prime
+
+    a, b = dedup.permutations(1, 125)
+    rng = np.random.default_rng(block)
+    shingles = np.concatenate([rng.integers(0, 2**64 - 1, 1500, dtype=np.uint64, endpoint=True),
+                               np.array([0, 1, _mersenne_prime - 1, _mersenne_prime, 2**64 - 1], dtype=np.uint64)])
+    expected = ((shingles.reshape(-1, 1) * a + b) % _mersenne_prime).min(axis=0)
+    assert (dedup.signature(shingles, a, b, block=block) == expected).all()

@@ -17,7 +17,7 @@ import sys
 import threading
 from pathlib import Path
 
-from twbert import lifeline
+from twbert import lifeline, progress
 from twbert.errors import UsageError
 from twbert.repair import repair
 from twbert.runlock import RunLock
@@ -53,10 +53,10 @@ def make_executor(cfg: dict, stage: Stage, logging_dir: Path, depends=None):
     common = dict(pipeline=stage.pipeline, tasks=tasks, logging_dir=str(logging_dir))
     over = stage.executor_overrides
     if kind == "local":
-        from datatrove.executor import LocalPipelineExecutor
+        from twbert.progress import QuietLocalExecutor
 
         workers = over.get("workers", ex.get("workers", -1))
-        return LocalPipelineExecutor(**common, workers=workers, depends=depends)
+        return QuietLocalExecutor(**common, workers=workers, depends=depends)
     if kind == "slurm":
         from datatrove.executor import SlurmPipelineExecutor
 
@@ -147,7 +147,8 @@ def _run(cfg: dict, out: Path) -> dict:
         if chained:
             previous = executor
             continue
-        executor.run()
+        with progress.stage(stage.name, logs / stage.name, stage.tasks, i + 1, len(stages)):
+            executor.run()
         if stage.name == "ingest" and i + 1 < len(stages):
             ran = collect([stage.name], logs)
             if not ran["funnel"] or ran["funnel"][-1]["kept"] == 0:
