@@ -75,7 +75,7 @@ def test_removed_holds_each_dropped_document_with_its_reason(built):
         if expect:
             dropping.add(step_folder(row["step"]))
     assert dropping == {"zhwiki_dump", "fineweb2_parquet", "wikitext_text", "web_reference_stripper",
-                        "chinese_quality_fineweb2_cmn_hani", "variant_policy", "paragraph_filter"}, stats["funnel"]
+                        "chinese_quality_fineweb2_cmn_hani", "variant_policy", "minhash_filter", "paragraph_filter"}, stats["funnel"]
 
 
 def test_every_removed_folder_is_a_funnel_step(built):
