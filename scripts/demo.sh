@@ -9,7 +9,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "1. the embedded sample: a zhwiki multistream dump and a FineWeb2 cmn_Hani parquet file"
 twbert sample --out "$RUN/raw"
 
-step "2. build: clean wikitext to Taiwan form, strip references, quality, PII, variant tiers, MinHash dedup"
+step "2. build: wikitext to Taiwan form (MediaWiki zh-tw), strip references, quality, PII, variant tiers, MinHash dedup; drops kept in removed/"
 twbert build --wiki "$RUN/raw" --fineweb "$RUN/raw" --out "$RUN/build" --tasks 2 --workers 2
 
 step "3. a byte-level BPE trained on the kept documents, with the BERT specials"
@@ -19,7 +19,7 @@ step "4. the same build with a tokenizer: completed tasks are skipped, MDS shard
 twbert build --wiki "$RUN/raw" --fineweb "$RUN/raw" --out "$RUN/build" --tasks 2 --workers 2 \
   --tokenizer "$RUN/tokenizer"
 
-step "5. inspect: funnel, variant and tier mix, dedup, lengths, tokens, mask previews"
+step "5. inspect: funnel, removed samples per step, variant and tier mix, converter artifacts, dedup, lengths, tokens, mask previews"
 twbert inspect "$RUN/build" --json "$RUN/inspect.json" --html "$RUN/inspect.html"
 
 step "6. train a tiny encoder on the shards, stopped by SIGTERM part-way (as a preemption would)"

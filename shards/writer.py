@@ -16,6 +16,7 @@ loads it from there: the shards and the tokenizer that made them always travel t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -40,6 +41,7 @@ class TokenizeSegmentChunk(PipelineStep):
     Extras: chunks, tokens, tokens_<source>_<tier>, sentences_split, tails_merged, tails_dropped,
     tokens_dropped_tail, chunk_len_le_<n> (chunk-length histogram).
     Each chunk's metadata carries doc_id, chunk_index, source, tier, weight, input_ids, word_ids.
+    `exclusion_writer` keeps each dropped document with its reason, as a filter's would (pipeline/removed.py).
     """
 
     name = "✂️ tokenise + segment + chunk"
@@ -55,8 +57,10 @@ class TokenizeSegmentChunk(PipelineStep):
         dictionary: str = "tw",
         hmm: bool = True,
         default_tier: str = "tw",
+        exclusion_writer=None,
     ):
         super().__init__()
+        self.exclusion_writer = exclusion_writer
         from twbert.shards.chunking import TAIL_POLICIES
         from twbert.shards.segment import BACKENDS
 
@@ -120,6 +124,16 @@ class TokenizeSegmentChunk(PipelineStep):
 
         tok, _ = load_prepared(self.tokenizer_dir)
         seg = Segmenter(self.segmenter, self.dictionary, self.hmm)
+        with self.exclusion_writer or contextlib.nullcontext() as excluded:
+            yield from self._chunked(data, tok, seg, excluded, rank)
+
+    def _chunked(self, data: DocumentsPipeline, tok, seg, excluded, rank: int) -> DocumentsPipeline:
+        def drop(doc: Document, reason: str) -> None:
+            self.stat_update("dropped", f"dropped_{reason}")
+            if excluded is not None:
+                doc.metadata["filter_reason"] = reason  # as datatrove's BaseFilter does
+                excluded.write(doc, rank)
+
         for doc in data:
             self.stat_update("total")
             source = doc.metadata.get("source")
@@ -130,12 +144,12 @@ class TokenizeSegmentChunk(PipelineStep):
                     f"`tier` of [a-z0-9_] (they name the sub-dataset), got source={source!r} tier={tier!r}"
                 )
             if tier == "drop":
-                self.stat_update("dropped", "dropped_tier_drop")
+                drop(doc, "tier_drop")
                 continue
             with self.track_time():
                 chunks = self.chunks(doc, tok, seg)
             if not chunks:
-                self.stat_update("dropped", "dropped_empty")
+                drop(doc, "empty")
                 continue
             self.stat_update("forwarded")
             self.stat_update("chunks", value=len(chunks))
@@ -327,8 +341,12 @@ def install_tokenizer(spec: str, dest: Path) -> dict:
     return json.loads((dest / INFO_FILE).read_text(encoding="utf-8"))
 
 
-def stages(cfg: dict, documents_dir, shards_dir) -> list[Stage]:
-    """The shards stages for `cfg["shards"]`: tokenise + write (N tasks), then merge (1 task)."""
+def stages(cfg: dict, documents_dir, shards_dir, removed: Callable[[str], object] | None = None) -> list[Stage]:
+    """The shards stages for `cfg["shards"]`: tokenise + write (N tasks), then merge (1 task).
+
+    `removed(step)` gives the exclusion writer a dropping step keeps its documents in (the build's audit
+    trail, OUT/removed/shards/<step>/); the build passes it, so shards/ needs nothing from pipeline/.
+    """
     import importlib.util
 
     from datatrove.pipeline.readers import JsonlReader
@@ -349,6 +367,7 @@ def stages(cfg: dict, documents_dir, shards_dir) -> list[Stage]:
             dictionary=sc["dictionary"],
             hmm=bool(sc["hmm"]),
             default_tier=sc["default_tier"],
+            exclusion_writer=removed(TokenizeSegmentChunk.name) if removed else None,
         )
     except ValueError as e:
         raise UsageError(str(e)) from None

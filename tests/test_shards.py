@@ -182,3 +182,25 @@ def test_other_tokenizer_under_existing_shards_is_refused(tmp_path, tokenizer_di
     train([str(tmp_path / "c.txt")], vocab_size=500, out_dir=tmp_path / "other", show_progress=False)
     with pytest.raises(UsageError, match="another tokenizer"):
         build_shards(tmp_path / "run", tmp_path / "other", tmp_path / "documents")
+
+
+def test_dropped_documents_are_kept_with_their_reason(tmp_path, tokenizer_dir):
+    """The tokenise step's drops (blank text, tier `drop`) reach the exclusion writer the build passes."""
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.writers import JsonlWriter
+
+    from twbert.shards import writer
+
+    docs = tmp_path / "docs"
+    rows = write_documents(docs)
+    rows.append({"text": "這篇被政策丟掉。", "id": "dropped-1", "metadata": {"source": "web", "tier": "drop", "weight": 0.0}})
+    with gzip.open(docs / "00002.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps(rows[-1], ensure_ascii=False) + "\n")
+    cfg = load("build", overrides={"out": str(tmp_path / "out"), "executor": {"tasks": 1, "workers": 1},
+                                   "shards": {"tokenizer": str(tokenizer_dir), "max_len": 130, "min_tail_tokens": 16}})
+    removed = tmp_path / "removed"
+    stages = writer.stages(cfg, docs, tmp_path / "out" / "shards",
+                           lambda step: JsonlWriter(str(removed / step), output_filename="${rank}.jsonl", compression=None))
+    LocalPipelineExecutor(pipeline=stages[0].pipeline, tasks=1, workers=1, logging_dir=str(tmp_path / "logs")).run()
+    kept = [json.loads(line) for f in sorted(removed.rglob("*.jsonl")) for line in f.read_text(encoding="utf-8").splitlines()]
+    assert sorted((d["id"], d["metadata"]["filter_reason"]) for d in kept) == [("dropped-1", "tier_drop"), ("empty-1", "empty")]

@@ -40,9 +40,10 @@ def plan(cfg: dict) -> list[Stage]:
 
         stages += dedup.stages(cfg, ingest_out, documents, out / "work" / "dedup")
     if (cfg.get("shards") or {}).get("tokenizer"):
+        from twbert.pipeline.removed import exclusion_writer
         from twbert.shards import writer
 
-        stages += writer.stages(cfg, documents, out / "shards")
+        stages += writer.stages(cfg, documents, out / "shards", lambda step: exclusion_writer(cfg, "shards", step))
     return stages
 
 
