@@ -108,7 +108,7 @@ def artifacts(r: dict) -> Section | None:
     sec = Section("Converter artifacts")
     rows = [[k, g["docs"], g["chars"], g["artifacts"], g["per_100k"], g["docs_with"],
              ", ".join(f"{t}×{c}" for t, c in g["top"][:5]) or "-"] for k, g in a.items()]
-    sec.add(Table(["source/tier", "documents", "characters", "artifacts", "per 100k chars", "documents with any", "most frequent"],
+    sec.add(Table(["source/tier", "docs", "chars", "artifacts", "per 100k", "docs with", "top"],
                   rows, title="Strings that exist only as mis-conversions (pipeline/data/artifacts.tsv), per source and tier"))
     examples = [(k, e) for k, g in a.items() for e in g["examples"][:2]]
     for k, e in examples[:6]:
