@@ -192,3 +192,17 @@ def test_dedup_against_takes_the_same_lock(tmp_path, capsys):
         rc = main(["dedup", "against", str(tmp_path / "index"), str(tmp_path / "new"), "--out", str(out)])
     err = capsys.readouterr().err
     assert rc == 2 and f"{out} is in use by another twbert build" in err and "(the holder)" in err, err
+
+
+def test_a_sigterm_whose_exit_was_swallowed_still_stops_the_build():
+    """Python ignores exceptions raised in at-fork hooks and finalizers ("Exception ignored in
+    _releaseLock"): a SIGTERM landing there must still end the build with 143, not exit 0."""
+    from twbert import build
+
+    with pytest.raises(SystemExit) as e:
+        with build._sigterm_unwinds():
+            try:
+                signal.raise_signal(signal.SIGTERM)
+            except SystemExit:
+                pass  # what the interpreter does with it inside such a hook
+    assert e.value.code == 128 + signal.SIGTERM

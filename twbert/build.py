@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import signal
 import sys
@@ -98,7 +99,7 @@ def run(cfg: dict) -> dict:
 def guarded(out: Path):
     """Around a command that runs datatrove into `out`: hold OUT/build.lock, make the processes it
     starts die with it, and let SIGTERM unwind like an error (docs/architecture.md, run safety)."""
-    with RunLock(out, shlex.join(["twbert", *sys.argv[1:]])), _children_die_with_us(), _sigterm_unwinds():
+    with RunLock(out, shlex.join(["twbert", *sys.argv[1:]])) as lock, _children_die_with_us(), _sigterm_unwinds(lock):
         yield
 
 
@@ -111,8 +112,17 @@ def _children_die_with_us():
         lifeline.deactivate()
 
 
+# The SIGTERM received, if any: the SystemExit its handler raises is lost when the signal lands in
+# code whose exceptions Python ignores (an at-fork hook such as logging's _releaseLock, a finalizer),
+# so the build also checks this between stages and on the way out.
+_terminated: list[int] = []
+# How long SIGTERM's unwinding may take before the build exits anyway: a datatrove pool caught while
+# it starts can hang in its teardown. The lock record is cleared first; the children die with us.
+TERM_GRACE_S = 20
+
+
 @contextlib.contextmanager
-def _sigterm_unwinds():
+def _sigterm_unwinds(lock: RunLock | None = None):
     """SIGTERM (Slurm's scancel, a container stop) unwinds like an error: the executor stops its pool
     and Manager, and the lock is released. Only the main thread can set a handler."""
     if threading.current_thread() is not threading.main_thread():
@@ -120,13 +130,31 @@ def _sigterm_unwinds():
         return
 
     def stop(signum, frame):
+        if not _terminated and lock is not None:
+            timer = threading.Timer(TERM_GRACE_S, _exit_now, (lock, 128 + signum))
+            timer.daemon = True
+            timer.start()
+        _terminated.append(signum)
         raise SystemExit(128 + signum)
 
+    _terminated.clear()
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+    _stop_if_terminated()
+
+
+def _exit_now(lock: RunLock, code: int) -> None:
+    print(f"twbert: the build did not stop within {TERM_GRACE_S} s of SIGTERM; exiting now", file=sys.stderr)
+    lock.__exit__(None, None, None)
+    os._exit(code)
+
+
+def _stop_if_terminated() -> None:
+    if _terminated:
+        raise SystemExit(128 + _terminated[0])
 
 
 def _run(cfg: dict, out: Path) -> dict:
@@ -144,6 +172,7 @@ def _run(cfg: dict, out: Path) -> dict:
     chained = cfg["executor"].get("type", "local") == "slurm"
     previous = None
     for i, stage in enumerate(stages):
+        _stop_if_terminated()
         executor = make_executor(cfg, stage, logs / stage.name, depends=previous if chained else None)
         if chained:
             previous = executor
