@@ -2,7 +2,7 @@
 
     python benchmarks/bench_ingest.py [--pages 1000] [--web 800] [--repeat 3]
 
-Text: Taiwan Wikipedia paragraphs from /work/shared/data/drcd_test.json when present (benchmark use
+Text: Taiwan Wikipedia paragraphs from ../shared/data/drcd_test.json when present (benchmark use
 only), wrapped in generated zhwiki markup (NoteTA, -{}- choices, infobox, refs, {{lang}}, tables,
 navbox, categories, reference sections) for the wiki side, and grouped into web-like pages with
 trailing link lists and contact details for the web side. Without DRCD, generated sentences.
@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DRCD = Path("/work/shared/data/drcd_test.json")
+DRCD = Path(__file__).resolve().parents[2] / "shared" / "data" / "drcd_test.json"  # ../shared beside the repo
 
 
 def paragraphs() -> list[str]:

