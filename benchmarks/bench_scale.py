@@ -16,7 +16,8 @@ pairs per document, and the whole path's MB of UTF-8 text per CPU second. The pe
 RSS come from `OUT/logs/<stage>/usage/` (twbert.progress). The tokenizer is trained once on the
 smallest build's documents, outside the timing.
 
-`dedup` runs `dedup_pairs` (K tasks) and `dedup_clusters` (one task) on synthetic inputs: N documents
+`dedup` runs the build's stages from `dedup_pairs` to `dedup_clusters` (all K tasks: pairs, the
+large-star / small-star rounds until the clusters settle, survivors) on synthetic inputs: N documents
 in 4 signature files, 5% of them near-duplicate copies of another (a quarter of their MinHash
 values changed: verified) and 5% related (two thirds changed: candidates that mostly fail
 verification). The band files are what datatrove's `MinhashDedupBuckets` writes for such signatures
@@ -337,19 +338,26 @@ def check_against_datatrove(folder: Path, n: int = 20000) -> None:
     print(f"check: emulated band files == datatrove MinhashDedupBuckets output ({n:,} documents, {B} bands)")
 
 
-def run_stage(folder: Path, name: str, tasks: int, workers: int) -> None:
+def dedup_plan(folder: Path, tasks: int, memory_gb: float | None = None) -> list:
+    """The build's dedup stages from dedup_pairs to dedup_clusters, on the synthetic inputs in `folder`."""
     from twbert.config import defaults
-    from twbert.pipeline.dedup import TwMinhashCluster, TwMinhashPairs, minhash_config
+    from twbert.pipeline.dedup import stages
+
+    cfg = defaults("build")
+    cfg["executor"]["tasks"] = cfg["dedup"]["pair_tasks"] = tasks
+    if memory_gb:
+        cfg["dedup"]["cluster_memory_gb"] = memory_gb
+    plan = stages(cfg, folder / "documents_in", folder / "documents", folder)
+    names = [s.name for s in plan]
+    return plan[names.index("dedup_pairs") : names.index("dedup_clusters") + 1]
+
+
+def run_stage(folder: Path, name: str, tasks: int, workers: int, memory_gb: float) -> None:
     from twbert.progress import QuietLocalExecutor
 
-    dcfg = defaults("build")["dedup"]
-    if name == "dedup_pairs":
-        step = TwMinhashPairs(str(folder / "buckets"), str(folder / "signatures"), str(folder / "pairs"),
-                              minhash_config(dcfg), dcfg["threshold"], block=int(dcfg["block_pairs"]))
-    else:
-        step = TwMinhashCluster(str(folder / "pairs"), str(folder / "signatures"), str(folder / "clusters"),
-                                dcfg["cluster_memory_gb"])
-    QuietLocalExecutor([step], tasks=tasks, workers=workers, logging_dir=str(folder / "logs" / name)).run()
+    stage = next(s for s in dedup_plan(folder, tasks, memory_gb) if s.name == name)
+    if stage.needed is None or stage.needed():
+        QuietLocalExecutor(stage.pipeline, tasks=tasks, workers=workers, logging_dir=str(folder / "logs" / name)).run()
 
 
 def run_dedup(args) -> None:
@@ -366,28 +374,46 @@ def run_dedup(args) -> None:
         info = synth_dedup_inputs(n, folder)
         print(f"\n== N = {n:,} synthetic documents: inputs written in {time.time() - t0:.0f} s "
               f"({info['band_records']:,} band-file records)")
-        stages = [("dedup_pairs", args.pair_tasks), ("dedup_clusters", 1)]
-        for name, tasks in stages:  # each stage in a fresh process: the generator's memory is not the task's
-            subprocess.run([sys.executable, __file__, "_stage", str(folder), name, str(tasks), str(args.workers)], check=True)
-        usage = {s["stage"]: s for s in stage_usage(folder / "logs")}
+        usage, outputs = {}, {}
+        for budget in args.cluster_memory_gb or [0.0]:
+            # the pairs once; the star rounds and dedup_clusters again for each budget
+            for d in [folder / "components", folder / "clusters", *(folder / "logs").glob("dedup_*_star_*"),
+                      folder / "logs" / "dedup_clusters"]:
+                shutil.rmtree(d, ignore_errors=True)
+            for stage in dedup_plan(folder, args.pair_tasks):  # each in a fresh process: the generator's memory is not the task's
+                if stage.name == "dedup_pairs" and "dedup_pairs" in usage:
+                    continue
+                subprocess.run([sys.executable, __file__, "_stage", str(folder), stage.name, str(args.pair_tasks),
+                                str(args.workers), str(budget)], check=True)
+            outputs[budget] = {p.name: p.read_bytes() for p in sorted((folder / "clusters").glob("*-*.*"))}
+            tag = f" @{budget:g} GB" if budget else ""
+            for s_ in stage_usage(folder / "logs"):
+                if s_["stage"] != "dedup_pairs" or "dedup_pairs" not in usage:
+                    usage[s_["stage"] + ("" if s_["stage"] == "dedup_pairs" else tag)] = s_
         cand = stat_total(folder / "logs", "dedup_clusters", "candidate_pairs")
         ver = stat_total(folder / "logs", "dedup_clusters", "verified_pairs")
         removed = stat_total(folder / "logs", "dedup_clusters", "to_remove")
-        print(f"{'stage':<16}{'tasks':>6}{'CPU s':>9}{'µs/doc':>9}{'peak RSS MB/task':>18}")
-        for name, *_ in stages:
-            u = usage[name]
-            print(f"{name:<16}{u['tasks']:>6}{u['cpu_s']:>9.1f}{1e6 * u['cpu_s'] / n:>9.2f}{u['peak_rss_mb']:>18.0f}")
-        print(f"candidate pairs {cand:,} ({cand / n:.3f}/doc), verified {ver:,}, to remove {removed:,}")
-        rows.append({"n": n, "usage": usage, "candidate_pairs": cand, "verified_pairs": ver})
+        rounds = stat_total(folder / "logs", "dedup_clusters", "cc_rounds")
+        print(f"{'stage':<30}{'tasks':>6}{'CPU s':>9}{'µs/doc':>9}{'peak RSS MB/task':>18}")
+        for name, u in usage.items():
+            print(f"{name:<30}{u['tasks']:>6}{u['cpu_s']:>9.1f}{1e6 * u['cpu_s'] / n:>9.2f}{u['peak_rss_mb']:>18.0f}")
+        print(f"candidate pairs {cand:,} ({cand / n:.3f}/doc), verified {ver:,}, to remove {removed:,}; "
+              f"clusters settled in {rounds} large-star round(s)")
+        if len(outputs) > 1:
+            same = all(o == next(iter(outputs.values())) for o in outputs.values())
+            print(f"dedup_clusters output identical for every budget: {'yes' if same else 'NO'}")
+        rows.append({"n": n, "usage": usage, "candidate_pairs": cand, "verified_pairs": ver, "cc_rounds": rounds})
         if not args.keep:
             shutil.rmtree(folder)
     if len(rows) > 1:
         print(f"\n== peak RSS per task from N = {rows[0]['n']:,} to {rows[-1]['n']:,} at K = {args.pair_tasks}")
-        for name in ("dedup_pairs", "dedup_clusters"):
+        for name in rows[0]["usage"]:
+            if name not in rows[-1]["usage"]:
+                continue
             a, b = rows[0]["usage"][name]["peak_rss_mb"], rows[-1]["usage"][name]["peak_rss_mb"]
             ns = [r["n"] for r in rows]
             g = growth(ns, [r["usage"][name]["cpu_s"] for r in rows])
-            print(f"{name:<16}{a:>8.0f} MB -> {b:>6.0f} MB ({100 * (b / a - 1):+.0f}%); CPU growth exponent {g:.2f}")
+            print(f"{name:<30}{a:>8.0f} MB -> {b:>6.0f} MB ({100 * (b / a - 1):+.0f}%); CPU growth exponent {g:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
 
@@ -414,7 +440,8 @@ def run_signatures(args) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["_stage"]:  # internal: one dedup stage, run by `dedup` in a fresh process
-        return run_stage(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+        return run_stage(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]),
+                         float(sys.argv[6]) if len(sys.argv) > 6 else 0.0)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="what", required=True)
     b = sub.add_parser("build", help="the real twbert build at several sizes")
@@ -431,6 +458,9 @@ def main() -> None:
     d = sub.add_parser("dedup", help="the dedup pair and cluster stages on synthetic signatures")
     d.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     d.add_argument("--pair-tasks", type=int, default=4)
+    d.add_argument("--cluster-memory-gb", type=float, nargs="+", default=None,
+                   help="dedup.cluster_memory_gb values for the star rounds and dedup_clusters, each run on the same "
+                        "pairs (default: the config's); a small value makes every task sort its edges in pieces on disk")
     d.add_argument("--workers", type=int, default=1)
     d.add_argument("--check", action="store_true", help="first check the band-file emulation against datatrove")
     d.add_argument("--keep", action="store_true")

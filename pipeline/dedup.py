@@ -3,11 +3,12 @@
     dedup_signatures   JsonlReader -> TwMinhashSignature      (N tasks)  character-shingle MinHash
     dedup_buckets      MinhashDedupBuckets                    (B tasks)  datatrove's, unchanged: LSH bands
     dedup_pairs        TwMinhashPairs                         (K tasks)  band groups -> pairs, verified, streamed
-    dedup_clusters     TwMinhashCluster                       (1 task)   join verified pairs, pick survivors
+    dedup_large_star_R StarStage (twbert.pipeline.components) (K tasks)  connected components of the verified
+    dedup_small_star_R   ... rounds until the clusters settle (K tasks)  pairs, in bounded memory
+    dedup_clusters     TwMinhashCluster                       (K tasks)  each cluster's survivor by policy
     dedup_filter       JsonlReader -> TwMinhashFilter -> JsonlWriter (N tasks)
 
-Memory per task does not depend on the corpus size except in dedup_clusters, which holds the
-verified pairs only (~200 bytes each, checked against a budget): docs/scale.md.
+No task's memory grows with the corpus: each holds a bounded block, buffer or piece (docs/scale.md).
     [dedup_paragraph_* three stages, when dedup.paragraphs.enabled: see twbert.pipeline.paragraphs]
 
 Wiki and web documents go through one index, so a web page that copies a Wikipedia article is found.
@@ -28,6 +29,7 @@ Three things differ from datatrove's own MinHash:
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +41,7 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.utils.hashing import HashConfig
 from datatrove.utils.logging import logger
 
+from twbert.pipeline import components
 from twbert.pipeline.shingles import Shingler
 
 _S61 = np.uint64(61)
@@ -315,8 +318,10 @@ class TwMinhashPairs(PipelineStep):
     pairs, and verifies them in blocks of `block` pairs, reading only the signature rows a block
     needs. A pair that agrees on several bands is a candidate of each: it is kept only in the first
     band it agrees on (from a large group, in every band), so each verified pair is written about
-    once and `candidate_pairs` counts distinct pairs. Writes `NNNNN.edges` (uint64 key pairs, key =
-    task << 32 | index) and `NNNNN.count` (uint64 candidate and verified counts).
+    once and `candidate_pairs` counts distinct pairs. Writes each verified pair in both directions
+    (uint64 keys, key = task << 32 | index) to `NNNNN-PPPPP.edges`, partitioned for the first
+    large-star round (twbert.pipeline.components), and `NNNNN.count` (uint64 candidate and verified
+    counts).
 
     Memory is bounded by `block`, whatever the corpus size: about `block` x 4.5 KB above the
     process baseline (measured with 125-value signatures: the block's rows, their slices, the pairs).
@@ -326,9 +331,10 @@ class TwMinhashPairs(PipelineStep):
     name = "🎯 MinHash pairs (verified)"
 
     def __init__(self, input_folder: DataFolderLike, signatures_folder: DataFolderLike,
-                 output_folder: DataFolderLike, config: MinhashConfig, threshold: float, block: int = 1 << 14,
-                 max_group: int = 256):
+                 output_folder: DataFolderLike, config: MinhashConfig, threshold: float, parts: int = 1,
+                 block: int = 1 << 14, max_group: int = 256):
         super().__init__()
+        self.parts = int(parts)
         self.block = int(block)
         self.max_group = int(max_group)
         self.input_folder = get_datafolder(input_folder)
@@ -374,123 +380,138 @@ class TwMinhashPairs(PipelineStep):
         if len(files) % self.config.num_buckets:
             raise ValueError(f"{self.input_folder.path}: {len(files)} .dups files for {self.config.num_buckets} buckets")
         candidates = verified = 0
-        with self.track_time(), self.output_folder.open(f"{rank:05d}.edges", "wb") as out:
-            for name in files[rank::world_size]:
-                band = int(Path(name).name.split("_")[0])
-                with self.input_folder.open(name, "rb") as f:
-                    for pairs, large in self._blocks(f):
-                        edges, n = self._verify(pairs, large, band)
-                        candidates += n
-                        verified += len(edges)
-                        out.write(edges.astype("<u8").tobytes())
+        out = components.EdgeWriter(self.output_folder, rank, self.parts)
+        with self.track_time():
+            try:
+                for name in files[rank::world_size]:
+                    band = int(Path(name).name.split("_")[0])
+                    with self.input_folder.open(name, "rb") as f:
+                        for pairs, large in self._blocks(f):
+                            edges, n = self._verify(pairs, large, band)
+                            candidates += n
+                            verified += len(edges)
+                            # both ends, keyed for the first large-star round
+                            out.write(edges.reshape(-1), edges[:, ::-1].reshape(-1))
+            finally:
+                out.close()
         with self.output_folder.open(f"{rank:05d}.count", "wb") as out:
             out.write(np.array([candidates, verified], dtype="<u8").tobytes())
         self.stat_update("candidate_pairs", value=candidates)
         self.stat_update("verified_pairs", value=verified)
 
 
-def components(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
-    """Connected-component label (the smallest member) of nodes 0..n-1 joined by edges (a, b).
-
-    Vectorised min-label hooking with pointer jumping: each round hooks every edge's larger label
-    onto the smaller, then flattens the label forest; rounds repeat until no label changes
-    (O(log n) rounds in practice).
-    """
-    label = np.arange(n, dtype=np.int64)
-    while True:
-        la, lb = label[a], label[b]
-        lo, hi = np.minimum(la, lb), np.maximum(la, lb)
-        new = label.copy()
-        np.minimum.at(new, hi, lo)
-        while True:
-            nxt = new[new]
-            if np.array_equal(nxt, new):
-                break
-            new = nxt
-        if np.array_equal(new, label):
-            return label
-        label = new
-
-
 class TwMinhashCluster(PipelineStep):
-    """Stage 4 (one task, a small merge): join the verified pairs into clusters, pick each survivor.
+    """Stage (K tasks): each component of the verified pairs gets its survivor by policy.
 
-    Reads only verified pairs (near-duplicates, not candidates). Memory is about `BYTES_PER_PAIR`
-    per verified pair; before loading, the task checks that against `memory_gb` and stops with a
-    message if it would not fit. Writes, per input task, `NNNNNN.remove` (uint32 document indexes to
-    drop, sorted) and `NNNNNN.sizes` ((uint32 index, uint32 cluster size) of each survivor of a
-    cluster > 1, sorted).
+    Reads the input of the first large-star stage that found it settled (twbert.pipeline.components):
+    disjoint stars, each centred on its component's smallest key, so the group of a centre in task
+    `rank` is a whole cluster. Memory is bounded by the same budget as the star stages. Writes, per
+    signature task F that has any, `FFFFFF-RRRRR.remove` (uint32 document indexes to drop, sorted) and
+    `FFFFFF-RRRRR.sizes` ((uint32 index, uint32 cluster size) of each survivor, sorted).
     """
 
     type = "🫂 - DEDUP"
     name = "🎯 MinHash clusters (verified, policy survivors)"
-    BYTES_PER_PAIR = 200  # measured: +67 MB peak for 467k verified pairs, ~143 B each (bench_scale.py dedup); margin
 
-    def __init__(self, pairs_folder: DataFolderLike, signatures_folder: DataFolderLike,
-                 output_folder: DataFolderLike, memory_gb: float = 8.0):
+    def __init__(self, star_inputs: list, star_outputs: list, pairs_folder: DataFolderLike,
+                 signatures_folder: DataFolderLike, output_folder: DataFolderLike, parts: int, memory_gb: float):
         super().__init__()
+        self.star_inputs = [get_datafolder(f) for f in star_inputs]
+        self.star_outputs = [get_datafolder(f) for f in star_outputs]
         self.pairs_folder = get_datafolder(pairs_folder)
         self.signatures_folder = get_datafolder(signatures_folder)
         self.output_folder = get_datafolder(output_folder)
-        self.memory_gb = float(memory_gb)
+        self.parts = int(parts)
+        self.budget = int(memory_gb * 2**30)
 
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1):
+    def _settled(self):
         from twbert.errors import UsageError
 
-        assert world_size == 1, "the cluster step runs as one task"
+        at = components.converged(self.star_outputs)
+        if at is None:
+            raise UsageError(
+                f"dedup: the near-duplicate clusters did not settle in dedup.cc_rounds = {len(self.star_outputs)} "
+                "rounds (a long chain of near-duplicates). Raise dedup.cc_rounds and rerun the same command: "
+                "the completed stages are kept")
+        return at
+
+    def _survivors(self, rec: np.ndarray):
+        """(removed keys, survivor keys, cluster sizes) of the whole stars in `rec` (sorted (u, v))."""
+        u, v = rec[:, 0], rec[:, 1]
+        g, starts = components.groups(u)
+        centre = v[starts] > u[starts]  # no smaller neighbour: the component's smallest key
+        member = centre[g]
+        nodes = np.concatenate([u[starts][centre], v[member]])
+        label = np.concatenate([u[starts][centre], u[member]])
+        order = np.argsort(nodes)
+        nodes, label = nodes[order], label[order]
+        meta = _load_rows(self.signatures_folder, nodes, "meta", META_DTYPE, 1)
+        # survivor first: higher tier, wiki, longer; then smaller id hash, then smaller (task, index)
+        order = np.lexsort((nodes, meta["idhash"], -meta["length"].astype(np.int64),
+                            -meta["source"].astype(np.int64), -meta["tier"].astype(np.int64), label))
+        label, nodes = label[order], nodes[order]
+        head = np.concatenate([[True], label[1:] != label[:-1]]) if len(label) else np.empty(0, bool)
+        starts = np.flatnonzero(head)
+        sizes = np.diff(np.append(starts, len(label)))
+        return nodes[~head], nodes[starts], sizes
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1):
+        assert world_size == self.parts, f"the cluster step runs as {self.parts} tasks, not {world_size}"
         with self.track_time():
-            names = self.pairs_folder.list_files(glob_pattern="*.edges")
-            n_pairs = sum(self.pairs_folder.size(x) for x in names) // 16
-            need = n_pairs * self.BYTES_PER_PAIR / 2**30
-            if need > self.memory_gb:
-                raise UsageError(
-                    f"dedup_clusters: {n_pairs:,} verified pairs need ~{need:.1f} GB, over the budget "
-                    f"dedup.cluster_memory_gb = {self.memory_gb:g}. Raise dedup.cluster_memory_gb on a larger "
-                    "node, or raise dedup.threshold (fewer pairs verify)")
-            counts = np.zeros(2, dtype=np.uint64)
-            for x in self.pairs_folder.list_files(glob_pattern="*.count"):
-                with self.pairs_folder.open(x, "rb") as f:
-                    counts += np.frombuffer(f.read(), dtype="<u8")
-            self.stat_update("candidate_pairs", value=int(counts[0]))
-            self.stat_update("verified_pairs", value=int(counts[1]))
-            edges = []
-            for x in names:
-                with self.pairs_folder.open(x, "rb") as f:
-                    edges.append(np.frombuffer(f.read(), dtype="<u8").reshape(-1, 2))
-            edges = np.concatenate(edges) if edges else np.empty((0, 2), dtype=np.uint64)
-            nodes, inverse = np.unique(edges.reshape(-1), return_inverse=True)
-            inverse = inverse.reshape(-1, 2)
-            del edges
-            label = components(inverse[:, 0], inverse[:, 1], len(nodes))
-            del inverse
-            meta = _load_rows(self.signatures_folder, nodes, "meta", META_DTYPE, 1)
-            # survivor first: higher tier, wiki, longer; then smaller id hash, then smaller (task, index)
-            order = np.lexsort((nodes, meta["idhash"], -meta["length"].astype(np.int64),
-                                -meta["source"].astype(np.int64), -meta["tier"].astype(np.int64), label))
-            label, nodes = label[order], nodes[order]
-            del meta, order
-            head = np.concatenate([[True], label[1:] != label[:-1]]) if len(label) else np.empty(0, bool)
-            starts = np.flatnonzero(head)
-            sizes = np.diff(np.append(starts, len(label)))
-            for size in sizes.tolist():
-                self.stat_update("clusters")
-                self.stat_update("cluster_size", value=size, unit="cluster")
-            self.stat_update("to_remove", value=int(len(nodes) - len(starts)))
-            best = nodes[starts]
-            removed = nodes[~head]
-            task_of = np.uint64(32)
-            low = np.uint64(0xFFFFFFFF)
-            for f in np.unique(removed >> task_of).tolist():
-                docs = np.sort((removed[(removed >> task_of) == f] & low).astype("<u4"))
-                with self.output_folder.open(f"{f:06d}.remove", "wb") as out:
-                    out.write(docs.tobytes())
-            for f in np.unique(best >> task_of).tolist():
-                sel = (best >> task_of) == f
-                rows = np.stack([(best[sel] & low).astype("<u4"), sizes[sel].astype("<u4")], 1)
+            at = self._settled()
+            if rank == 0:
+                counts = np.zeros(2, dtype=np.uint64)
+                for x in self.pairs_folder.list_files(glob_pattern="*.count"):
+                    with self.pairs_folder.open(x, "rb") as f:
+                        counts += np.frombuffer(f.read(), dtype="<u8")
+                self.stat_update("candidate_pairs", value=int(counts[0]))
+                self.stat_update("verified_pairs", value=int(counts[1]))
+                self.stat_update("cc_rounds", value=at + 1)
+            for stale in self.output_folder.list_files(glob_pattern=f"*-{rank:05d}.*"):
+                self.output_folder.rm(stale)  # a killed run's files for signature tasks this run may not write
+            spill = Path(self.output_folder.path) / f"spill_{rank:05d}"
+            runs = Path(self.output_folder.path) / f"runs_{rank:05d}"
+            runs.mkdir(parents=True, exist_ok=True)
+            n_runs = removed_total = 0
+            for rec in components.grouped(self.star_inputs[at], rank, self.budget, spill):
+                removed, best, sizes = self._survivors(rec)
+                for size in sizes.tolist():
+                    self.stat_update("clusters")
+                    self.stat_update("cluster_size", value=size, unit="cluster")
+                removed_total += len(removed)
+                # keys sort by signature task first: each run is in task order
+                np.sort(removed).astype("<u8").tofile(runs / f"{n_runs:05d}.remove")
+                order = np.argsort(best)
+                np.stack([best[order], sizes[order].astype(np.uint64)], 1).astype("<u8").tofile(runs / f"{n_runs:05d}.sizes")
+                n_runs += 1
+            self.stat_update("to_remove", value=removed_total)
+            self._write_per_task(runs, n_runs, rank)
+            shutil.rmtree(runs, ignore_errors=True)
+        logger.info(f"{removed_total} documents to remove")
+
+    def _write_per_task(self, runs: Path, n_runs: int, rank: int) -> None:
+        """Merge the runs into one `.remove` and `.sizes` file per signature task, one task at a time
+        (memory: one signature task's near-duplicates)."""
+        low = np.uint64(0xFFFFFFFF)
+        for suffix, width in (("remove", 1), ("sizes", 2)):
+            paths = [runs / f"{i:05d}.{suffix}" for i in range(n_runs)]
+            keys = [np.memmap(p, dtype="<u8", mode="r").reshape(-1, width) for p in paths if p.stat().st_size]
+            cursor = [0] * len(keys)
+            while True:
+                heads = [int(k[c, 0]) >> 32 for k, c in zip(keys, cursor) if c < len(k)]
+                if not heads:
+                    break
+                f = min(heads)
+                parts = []
+                for i, k in enumerate(keys):
+                    end = int(np.searchsorted(k[:, 0], np.uint64(f + 1) << np.uint64(32)))
+                    parts.append(np.asarray(k[cursor[i]:end]))
+                    cursor[i] = end
+                rows = np.concatenate(parts)
                 rows = rows[np.argsort(rows[:, 0], kind="stable")]
-                with self.output_folder.open(f"{f:06d}.sizes", "wb") as out:
-                    out.write(rows.astype("<u4").tobytes())
-            logger.info(f"{len(starts)} near-duplicate clusters, {len(removed)} documents to remove")
+                with self.output_folder.open(f"{f:06d}-{rank:05d}.{suffix}", "wb") as out:
+                    out.write(np.stack([rows[:, 0] & low, *rows[:, 1:].T], 1).astype("<u4").tobytes())
+            del keys
 
 
 class TwMinhashFilter(BaseFilter):
@@ -498,15 +519,19 @@ class TwMinhashFilter(BaseFilter):
 
     name = "🎯 MinHash filter"
 
-    def __init__(self, input_folder: DataFolderLike, exclusion_writer=None):
+    def __init__(self, input_folder: DataFolderLike, parts: int, exclusion_writer=None):
         super().__init__(exclusion_writer)
         self.data_folder = get_datafolder(input_folder)
+        self.parts = int(parts)  # tasks of the cluster step, each writing its part of a task's files
 
-    def _load(self, name: str, width: int) -> np.ndarray:
-        if not self.data_folder.exists(name):
-            return np.empty((0, width), dtype="<u4")
-        with self.data_folder.open(name, "rb") as f:
-            return np.frombuffer(f.read(), dtype="<u4").reshape(-1, width)
+    def _load(self, rank: int, suffix: str, width: int) -> np.ndarray:
+        parts = [np.empty((0, width), dtype="<u4")]
+        for r in range(self.parts):
+            name = f"{rank:06d}-{r:05d}.{suffix}"
+            if self.data_folder.exists(name):
+                with self.data_folder.open(name, "rb") as f:
+                    parts.append(np.frombuffer(f.read(), dtype="<u4").reshape(-1, width))
+        return np.concatenate(parts)
 
     def filter(self, doc) -> bool | tuple[bool, str]:
         idx = self._idx
@@ -521,8 +546,8 @@ class TwMinhashFilter(BaseFilter):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1):
         # filter() sees one document at a time; the cluster step names them by index within the task.
-        self._remove = set(self._load(f"{rank:06d}.remove", 1)[:, 0].tolist())
-        self._sizes = dict(self._load(f"{rank:06d}.sizes", 2).tolist())
+        self._remove = set(self._load(rank, "remove", 1)[:, 0].tolist())
+        self._sizes = dict(self._load(rank, "sizes", 2).tolist())
         self._idx = 0
         yield from super().run(data, rank, world_size)
 
@@ -540,7 +565,21 @@ def stages(cfg: dict, input_dir, output_dir, work_dir) -> list:
     from twbert.pipeline.removed import exclusion_writer
 
     tasks = int(cfg["executor"]["tasks"])
-    cluster_tasks = int(dcfg.get("pair_tasks") or tasks)
+    k = int(dcfg.get("pair_tasks") or tasks)  # tasks of every stage from dedup_pairs to dedup_clusters
+    budget = float(dcfg.get("cluster_memory_gb", 1))
+    # Connected components: cc_rounds rounds of large-star then small-star; the last round has no
+    # small-star (only a large-star tells whether its input settled).
+    star_in, star_out, star_stages = [], [], []
+    prev = work / "pairs"
+    rounds = int(dcfg.get("cc_rounds", 10))
+    for r in range(1, rounds + 1):
+        for kind in ("large", "small") if r < rounds else ("large",):
+            folder = work / "components" / f"{r:02d}_{kind}"
+            step = components.StarStage(kind, str(prev), str(folder), k, list(star_out), budget)
+            star_stages.append(Stage(f"dedup_{kind}_star_{r}", [step], k, needed=step.needed))
+            if kind == "large":
+                star_in.append(str(prev)), star_out.append(str(folder))
+            prev = folder
     compression = (cfg.get("output") or {}).get("compression")
     para = dcfg.get("paragraphs") or {}
     kept_dir = work / "near_dedup_documents" if para.get("enabled") else Path(output_dir)
@@ -553,11 +592,12 @@ def stages(cfg: dict, input_dir, output_dir, work_dir) -> list:
         Stage("dedup_signatures", [reader(), TwMinhashSignature(str(work / "signatures"), mh, dcfg.get("fold"))], tasks),
         Stage("dedup_buckets", [_buckets(work, mh)], mh.num_buckets),
         Stage("dedup_pairs", [TwMinhashPairs(str(work / "buckets"), str(work / "signatures"), str(work / "pairs"),
-                                             mh, dcfg["threshold"], block=int(dcfg.get("block_pairs", 1 << 14)))],
-              cluster_tasks),
-        Stage("dedup_clusters", [TwMinhashCluster(str(work / "pairs"), str(work / "signatures"), str(work / "clusters"),
-                                                  float(dcfg.get("cluster_memory_gb", 8)))], 1, {"workers": 1}),
-        Stage("dedup_filter", [reader(), TwMinhashFilter(str(work / "clusters"), exclusion_writer=exclusion_writer(
+                                             mh, dcfg["threshold"], parts=k, block=int(dcfg.get("block_pairs", 1 << 14)))],
+              k),
+        *star_stages,
+        Stage("dedup_clusters", [TwMinhashCluster(star_in, star_out, str(work / "pairs"), str(work / "signatures"),
+                                                  str(work / "clusters"), k, budget)], k),
+        Stage("dedup_filter", [reader(), TwMinhashFilter(str(work / "clusters"), k, exclusion_writer=exclusion_writer(
                                    cfg, "dedup_filter", TwMinhashFilter.name)),
                                JsonlWriter(str(kept_dir), compression=compression)], tasks),
     ]

@@ -192,11 +192,15 @@ def test_build_plan_runs_dedup_between_ingest_and_documents(tmp_path):
     cfg["inputs"]["fineweb"] = [str(write_fineweb_parquet(tmp_path / "x.parquet", [{"text": "一份文件。"}]))]
     stages = plan(cfg)
     names = [s.name for s in stages]
-    assert names[:6] == ["ingest", "dedup_signatures", "dedup_buckets", "dedup_pairs", "dedup_clusters", "dedup_filter"]
-    buckets, pairs, clusters = stages[2], stages[3], stages[4]
-    assert buckets.tasks == cfg["dedup"]["buckets"] and clusters.tasks == 1
+    rounds = cfg["dedup"]["cc_rounds"]
+    stars = [f"dedup_{kind}_star_{r}" for r in range(1, rounds + 1) for kind in ("large", "small")][:-1]
+    assert names[:len(stars) + 6] == ["ingest", "dedup_signatures", "dedup_buckets", "dedup_pairs", *stars,
+                                      "dedup_clusters", "dedup_filter"]
+    buckets, pairs = stages[2], stages[3]
+    assert buckets.tasks == cfg["dedup"]["buckets"]
     assert pairs.tasks == cfg["executor"]["tasks"]  # dedup.pair_tasks null: one per executor task
-    writer = stages[5].pipeline[-1]
+    assert {s.tasks for s in stages[4:5 + len(stars)]} == {pairs.tasks}  # stars and clusters: the same K
+    writer = stages[5 + len(stars)].pipeline[-1]
     assert writer.output_folder.path == str(tmp_path / "run" / "documents")
 
 
@@ -213,9 +217,28 @@ def test_cluster_verifies_every_pair_of_a_band_group(tmp_path):
     meta = np.array([(1, 0, 10, 5), (1, 0, 10, 6), (3, 0, 10, 7)], dtype=dedup.META_DTYPE)  # doc 2 is tier tw
     meta.tofile(tmp_path / "sigs" / "docsigs" / "00000.meta")
     dedup.TwMinhashPairs(str(tmp_path / "buckets"), str(tmp_path / "sigs"), str(tmp_path / "pairs"), mh, 0.45).run()
-    dedup.TwMinhashCluster(str(tmp_path / "pairs"), str(tmp_path / "sigs"), str(tmp_path / "out")).run()
-    assert np.fromfile(tmp_path / "out" / "000000.remove", dtype="<u4").tolist() == [0]
-    assert np.fromfile(tmp_path / "out" / "000000.sizes", dtype="<u4").tolist() == [2, 2]
+    star_in, star_out = run_star_rounds(tmp_path / "pairs", tmp_path / "cc", parts=1, rounds=3)
+    dedup.TwMinhashCluster(star_in, star_out, str(tmp_path / "pairs"), str(tmp_path / "sigs"), str(tmp_path / "out"),
+                           1, 1.0).run()
+    assert np.fromfile(tmp_path / "out" / "000000-00000.remove", dtype="<u4").tolist() == [0]
+    assert np.fromfile(tmp_path / "out" / "000000-00000.sizes", dtype="<u4").tolist() == [2, 2]
+
+
+def run_star_rounds(pairs: Path, work: Path, parts: int, rounds: int, budget_gb: float = 1.0):
+    """The star stages `dedup.stages` plans, run in this process task by task: (large-star inputs, outputs)."""
+    from twbert.pipeline import components
+
+    star_in, star_out, prev = [], [], pairs
+    for r in range(1, rounds + 1):
+        for kind in ("large", "small") if r < rounds else ("large",):
+            folder = work / f"{r:02d}_{kind}"
+            step = components.StarStage(kind, str(prev), str(folder), parts, list(star_out), budget_gb)
+            for rank in range(parts):
+                step.run(rank=rank, world_size=parts)
+            if kind == "large":
+                star_in.append(str(prev)), star_out.append(str(folder))
+            prev = folder
+    return star_in, star_out
 
 
 def _reference_pairs(raw, max_group):
@@ -317,30 +340,137 @@ def test_killed_pairs_task_rerun_completes_only_it_with_identical_output(tmp_pat
     assert {p.name: p.stat().st_mtime_ns for p in work.iterdir() if p.name in before} == before
     read = lambda run: {p.name: gzip.decompress(p.read_bytes()) for p in (tmp_path / run / "documents").glob("*.gz")}
     assert read("killed") == read("clean") and read("clean")
-    for name in ("00002.edges", "00002.count"):
+    names = sorted(p.name for p in work.iterdir() if p.name.startswith("00002"))
+    assert "00002.count" in names and len(names) > 1
+    for name in names:
         assert (work / name).read_bytes() == (tmp_path / "clean" / "work" / "pairs" / name).read_bytes()
 
 
-def test_cluster_step_over_its_memory_budget_says_which_key_to_change(tmp_path):
+def _union_find(edges, n):
+    parent = list(range(n))
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        parent[max(ra, rb)] = min(ra, rb)
+    return [find(x) for x in range(n)]
+
+
+def _star_labels(star_in, star_out, n):
+    """Component label (the smallest key) of nodes 0..n-1 from the settled large-star input."""
     import numpy as np
 
-    from twbert.errors import UsageError
+    from twbert.pipeline import components
 
-    (tmp_path / "pairs").mkdir()
-    np.arange(2000, dtype="<u8").tofile(tmp_path / "pairs" / "00000.edges")  # 1,000 verified pairs
-    step = dedup.TwMinhashCluster(str(tmp_path / "pairs"), str(tmp_path / "sigs"), str(tmp_path / "out"),
-                                  memory_gb=1000 * dedup.TwMinhashCluster.BYTES_PER_PAIR / 2**30 / 2)
+    at = components.converged([dedup.get_datafolder(f) for f in star_out])
+    assert at is not None
+    label = list(range(n))
+    for f in Path(star_in[at]).glob("*.edges"):
+        for u, v in np.fromfile(f, dtype="<u8").reshape(-1, 2).tolist():
+            if v < u:
+                label[u] = v
+    return label, at
+
+
+def _write_pairs(folder: Path, edges, parts: int):
+    import numpy as np
+
+    from twbert.pipeline import components
+
+    folder.mkdir(parents=True)
+    e = np.array(edges, dtype=np.uint64).reshape(-1, 2)
+    out = components.EdgeWriter(dedup.get_datafolder(str(folder)), 0, parts)
+    out.write(e.reshape(-1), e[:, ::-1].reshape(-1))  # both ends, as dedup_pairs writes them
+    out.close()
+
+
+@pytest.mark.parametrize("graph", ["path", "reversed_path", "random", "cliques", "star"])
+@pytest.mark.parametrize("parts", [1, 3])
+def test_star_rounds_find_the_connected_components(tmp_path, graph, parts):
+    """Large-star / small-star rounds in K tasks give every node its component's smallest key."""
+    rng = random.Random(f"{graph}{parts}")
+    n = 400
+    order = list(range(n))
+    rng.shuffle(order)
+    if graph == "path":
+        edges = list(zip(order, order[1:]))
+    elif graph == "reversed_path":
+        edges = [(i + 1, i) for i in range(n - 1)]
+    elif graph == "random":
+        edges = [(rng.randrange(n), rng.randrange(n)) for _ in range(300)]
+    elif graph == "cliques":
+        edges, i = [], 0
+        while i < n - 12:
+            k = rng.randint(2, 12)
+            edges += [(order[a], order[b]) for a in range(i, i + k) for b in range(a + 1, i + k)]
+            i += k
+    else:
+        edges = [(n - 1, i) for i in range(n - 1)]
+    _write_pairs(tmp_path / "pairs", edges, parts)
+    star_in, star_out = run_star_rounds(tmp_path / "pairs", tmp_path / "cc", parts, rounds=14)
+    label, _ = _star_labels(star_in, star_out, n)
+    assert label == _union_find(edges, n)
+
+
+def test_star_rounds_in_a_small_memory_budget_sort_in_pieces_with_the_same_result(tmp_path):
+    """A task over its budget scatters its edges into pieces on disk: same components, pieces cleaned up."""
+    from twbert.pipeline import components
+
+    rng = random.Random(5)
+    n = 3000
+    order = list(range(n))
+    rng.shuffle(order)
+    edges, i = [], 0
+    while i < n - 16:  # clusters of 2-16 as random chains: several rounds, no neighbourhood near the budget
+        k = rng.randint(2, 16)
+        edges += list(zip(order[i : i + k], order[i + 1 : i + k]))
+        i += k
+    _write_pairs(tmp_path / "pairs", edges, 2)
+    budget = 200 * components.RECORD_BYTES / 2**30  # 200 records; ~2,800 a task: over 10 pieces each
+    pieces = []
+    real = components.grouped
+
+    def counting(folder, rank, budget_, spill):
+        for rec in real(folder, rank, budget_, spill):
+            pieces.append(len(rec))
+            yield rec
+
+    components.grouped = counting
+    try:
+        star_in, star_out = run_star_rounds(tmp_path / "pairs", tmp_path / "cc", 2, rounds=10, budget_gb=budget)
+    finally:
+        components.grouped = real
+    assert len(pieces) > 40 and max(pieces) <= 2 * 200
+    label, _ = _star_labels(star_in, star_out, n)
+    assert label == _union_find(edges, n)
+    assert not any(p.name.startswith("spill") for p in (tmp_path / "cc").rglob("*"))
+
+
+def test_a_cluster_larger_than_the_memory_budget_says_which_key_to_raise(tmp_path):
+    from twbert.errors import UsageError
+    from twbert.pipeline import components
+
+    _write_pairs(tmp_path / "pairs", [(0, i) for i in range(1, 2000)], 1)  # one node, 1,999 neighbours
+    step = components.StarStage("large", str(tmp_path / "pairs"), str(tmp_path / "cc"), 1, [],
+                                100 * components.RECORD_BYTES / 2**30)
     with pytest.raises(UsageError, match=r"dedup\.cluster_memory_gb"):
         step.run()
 
 
-def test_components_joins_chains_and_stars():
-    import numpy as np
+def test_clusters_that_do_not_settle_in_cc_rounds_say_which_key_to_raise(tmp_path):
+    from twbert.errors import UsageError
 
-    a = np.array([5, 4, 3, 2, 8, 9])
-    b = np.array([4, 3, 2, 1, 7, 7])
-    label = dedup.components(a, b, 10)
-    assert label.tolist() == [0, 1, 1, 1, 1, 1, 6, 7, 7, 7]
+    _write_pairs(tmp_path / "pairs", [(i + 1, i) for i in range(200)], 2)  # a chain: ~log2(200) rounds
+    star_in, star_out = run_star_rounds(tmp_path / "pairs", tmp_path / "cc", 2, rounds=2)
+    step = dedup.TwMinhashCluster(star_in, star_out, str(tmp_path / "pairs"), str(tmp_path / "sigs"),
+                                  str(tmp_path / "out"), 2, 1.0)
+    with pytest.raises(UsageError, match=r"dedup\.cc_rounds"):
+        step.run(rank=0, world_size=2)
 
 
 @pytest.mark.parametrize("block", [1, 7, 512, 4096])
@@ -355,3 +485,60 @@ def test_signature_is_datatroves_arithmetic_in_any_block_size(block):
                                np.array([0, 1, _mersenne_prime - 1, _mersenne_prime, 2**64 - 1], dtype=np.uint64)])
     expected = ((shingles.reshape(-1, 1) * a + b) % _mersenne_prime).min(axis=0)
     assert (dedup.signature(shingles, a, b, block=block) == expected).all()
+
+
+class _KilledStar(dedup.components.StarStage):
+    """A large-star task 1 killed after writing part of its output."""
+
+    def run(self, data=None, rank=0, world_size=1):
+        if rank == 1:
+            from twbert.pipeline import components
+
+            out = components.EdgeWriter(self.output_folder, rank, self.parts)
+            out.write(dedup.np.arange(10, dtype=dedup.np.uint64), dedup.np.zeros(10, dtype=dedup.np.uint64))
+            out.close()
+            raise RuntimeError("killed")
+        return super().run(data, rank, world_size)
+
+
+@pytest.mark.slow
+def test_killed_star_task_rerun_completes_only_it_with_identical_output(tmp_path):
+    from datatrove.executor import LocalPipelineExecutor
+
+    from twbert.pipeline import components
+
+    rng = random.Random(8)
+    order = list(range(600))
+    rng.shuffle(order)
+    edges = [(order[i], order[i + 1]) for i in range(0, 590) if i % 7]  # chains of 6: a few rounds
+
+    def stages_for(run):
+        cfg = build_cfg(pair_tasks=3, cc_rounds=6)
+        cfg["executor"]["tasks"] = 3
+        work = tmp_path / run / "work"
+        _write_pairs(work / "pairs", edges, 3)
+        plan = dedup.stages(cfg, tmp_path / "in", tmp_path / run / "documents", work)
+        return [s for s in plan if "_star_" in s.name], tmp_path / run / "logs"
+
+    def run_all(stages, logs):
+        for s in stages:
+            if s.needed():
+                LocalPipelineExecutor(pipeline=s.pipeline, tasks=s.tasks, workers=1,
+                                      logging_dir=str(logs / s.name)).run()
+
+    clean, clean_logs = stages_for("clean")
+    run_all(clean, clean_logs)
+    stages, logs = stages_for("killed")
+    first = stages[0].pipeline[0]
+    killed = _KilledStar("large", first.input_folder, first.output_folder, 3, [], 1.0)
+    with pytest.raises(Exception):  # noqa: B017  the executor reports the failed task
+        LocalPipelineExecutor(pipeline=[killed], tasks=3, workers=1, logging_dir=str(logs / stages[0].name)).run()
+    out = Path(first.output_folder.path)
+    done = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name.startswith("00000")}
+    run_all(stages, logs)
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name in done} == done  # task 0 not rerun
+    files = lambda run: {p.relative_to(tmp_path / run): p.read_bytes()
+                         for p in sorted((tmp_path / run / "work" / "components").rglob("*")) if p.is_file()}
+    assert files("killed") == files("clean")
+    at = components.converged([s.pipeline[0].output_folder for s in clean if "large" in s.name])
+    assert at is not None and at >= 2  # the chains took rounds

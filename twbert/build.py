@@ -171,12 +171,18 @@ def _run(cfg: dict, out: Path) -> dict:
     # so they simply run one after the other.
     chained = cfg["executor"].get("type", "local") == "slurm"
     previous = None
+    skipped: list[int] = []
     for i, stage in enumerate(stages):
         _stop_if_terminated()
         executor = make_executor(cfg, stage, logs / stage.name, depends=previous if chained else None)
         if chained:
             previous = executor
             continue
+        if stage.needed is not None and not stage.needed():
+            skipped.append(i)
+            continue
+        progress.skipped([stages[j].name for j in skipped], skipped[0] + 1 if skipped else 0, len(stages))
+        skipped.clear()
         with progress.stage(stage.name, logs / stage.name, stage.tasks, i + 1, len(stages)):
             executor.run()
         if stage.name == "ingest" and i + 1 < len(stages):
@@ -185,6 +191,7 @@ def _run(cfg: dict, out: Path) -> dict:
                 print_funnel(ran)
                 raise UsageError("no document survived ingest (see the funnel above for why); "
                                  "the later stages have nothing to read")
+    progress.skipped([stages[j].name for j in skipped], skipped[0] + 1 if skipped else 0, len(stages))
     if previous is not None:
         previous.run()  # submits the whole chain; stats.json is complete once the jobs finish
         print(f"submitted {len(stages)} Slurm stages; rerun the same command after they finish for stats.json")

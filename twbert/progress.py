@@ -171,6 +171,15 @@ class StageProgress:
         return False
 
 
+def skipped(names: list[str], first: int, count: int, out=None) -> None:
+    """One line for a run of stages that had nothing left to do (e.g. dedup rounds after the clusters
+    settled), instead of a line each."""
+    if names:
+        span = f"{first}" if len(names) == 1 else f"{first}-{first + len(names) - 1}"
+        what = names[0] if len(names) == 1 else f"{names[0]} ... {names[-1]}"
+        print(f"[{span}/{count}] {what}: skipped, nothing left to do", file=out or sys.stdout, flush=True)
+
+
 @contextmanager
 def stage(name: str, logs: Path, tasks: int, index: int, count: int, show: bool = True):
     """Progress for one stage while it runs (local and Ray stages block, so the thread sees it all)."""

@@ -302,6 +302,7 @@ EXPLICIT: dict[str, dict[str, Type]] = {
         "dedup.pair_tasks": Nullable(POSITIVE),
         "dedup.block_pairs": POSITIVE,
         "dedup.cluster_memory_gb": Float(0),
+        "dedup.cc_rounds": POSITIVE,
         "dedup.threshold": PROBABILITY,
         "dedup.paragraphs.min_chars": COUNT,
         "dedup.paragraphs.shards": POSITIVE,

@@ -20,3 +20,7 @@ class Stage:
     # verify(rank, task_stats) -> None if intact, else why not (twbert/outputs.py). None: a stage
     # ending in a datatrove JsonlWriter gets `outputs.jsonl_writer`; others are trusted.
     verify: Callable[[int, list], str | None] | None = None
+    # Whether the stage has work left, asked just before it runs: local and Ray skip a stage that
+    # says no (the dedup rounds after the clusters settled); on Slurm, planned ahead, its tasks
+    # find out themselves and do nothing.
+    needed: Callable[[], bool] | None = None
