@@ -275,7 +275,8 @@ def dedup_section(run: Path, stats: dict | None, funnel: dict, scan: dict | None
                         "kept": sum(r["kept"] for r in filt),
                         "clusters": int(clusters.get("clusters", 0)),
                         "candidate_pairs": int(clusters.get("candidate_pairs", 0)),
-                        "verified_pairs": int(clusters.get("verified_pairs", 0))}
+                        "verified_pairs": int(clusters.get("verified_pairs", 0)),
+                        "cc_rounds": int(clusters.get("cc_rounds", 0))}
     if sizes:
         out["cluster_sizes"] = {str(k): v for k, v in sorted(sizes.items())}
         in_clusters = sum(v for k, v in sizes.items() if k > 1)

@@ -126,7 +126,8 @@ def dedup(r: dict) -> Section:
         b = d["build"]
         sec.add(Note(f"Dedup: {b['read']:,} read, {b['removed']:,} near-duplicates removed ({pct(b['removed'], b['read'])}), "
                      f"{b['kept']:,} kept; {b['clusters']:,} clusters, {b['verified_pairs']:,} verified of "
-                     f"{b['candidate_pairs']:,} candidate pairs"))
+                     f"{b['candidate_pairs']:,} candidate pairs"
+                     + (f", clustered in {b['cc_rounds']} large-star round(s)" if b.get("cc_rounds") else "")))
     if d.get("cluster_sizes"):
         sec.add(Plot("cluster_sizes", "cluster sizes"),
                 Table(["cluster size", "documents", "removed with them"],
