@@ -38,9 +38,11 @@ import re
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
+from mwparserfromhell import nodes as n
 
 from twbert.pipeline.convert import MEDIAWIKI, Converter, RuleTable
 from twbert.pipeline.references import ReferenceHeadings
+from twbert.pipeline.wikiparse import LINK, TAG, TEMPLATE, PruningParser
 
 # Variants a zh-tw reader falls back to, in order; the simplified ones go through the converter.
 VARIANT_PRIORITY = ("zh-tw", "zh-hant", "zh-hk", "zh-mo", "zh-hans", "zh-cn", "zh-sg", "zh-my", "zh")
@@ -138,11 +140,28 @@ def parse_rules(body: str) -> list[tuple[str | None, str, str]]:
 
 
 def _template_name(t) -> str:
-    name = str(t.name).strip().replace("_", " ")
+    return _normal_name(str(t.name))
+
+
+def _normal_name(written: str) -> str:
+    name = written.strip().replace("_", " ")
     for prefix in ("template:", "模板:", "样板:", "樣板:", "t:"):
         if name.lower().startswith(prefix):
             name = name[len(prefix):]
     return " ".join(name.split()).lower()
+
+
+def _link_hidden(title: str) -> bool:
+    """Whether a wikilink with this title shows nothing: files, categories, interlanguage links."""
+    title = title.strip()
+    visible = title.startswith(":")
+    title = title.lstrip(":").strip()
+    if ":" not in title:
+        return False
+    prefix = title.split(":", 1)[0].strip().lower()
+    if visible:
+        return prefix in FILE_NS
+    return prefix in FILE_NS or prefix in CATEGORY_NS or prefix in WIKIPEDIA_LANGUAGES
 
 
 class Wikitext:
@@ -165,6 +184,46 @@ class Wikitext:
         self.exact = {k: v for k, v in table.items() if not k.endswith("*")}
         self.prefixes = sorted(((k[:-1], v) for k, v in table.items() if k.endswith("*")), key=lambda kv: -len(kv[0]))
         self.counts: dict[str, int] = {}
+        self._parser = PruningParser(self._drops)
+        self._dropped_templates: dict[str, bool] = {}
+
+    def parse(self, wikitext: str):
+        """The page's tree, with what renders as nothing left unbuilt (wikiparse.py): most of the cost otherwise."""
+        return self._parser.parse(wikitext)
+
+    def _drops(self, kind: str, name: str, wiki_markup: str | None) -> bool:
+        """Whether a node renders as nothing whatever its contents (wikiparse.py asks before building it)."""
+        if kind == TEMPLATE:
+            # Template names repeat across pages (cite web, Infobox …): remember the answer, within reason.
+            drop = self._dropped_templates.get(name)
+            if drop is None:
+                normal = _normal_name(name)
+                # NoteTA renders nothing but render() reads its rules from the top-level node.
+                drop = normal != "noteta" and not self._template_kind(normal)
+                if len(self._dropped_templates) < 100_000:
+                    self._dropped_templates[name] = drop
+            return drop
+        if kind == LINK:
+            return _link_hidden(name)
+        if kind == TAG:
+            tag = name.strip().lower()
+            return tag in ("table", "li", "dt", "dd") if wiki_markup else tag in DROP_TAGS
+        return False
+
+    def _template_kind(self, name: str):
+        """What shows a template's text: "convert", "date", its inline spec, or None (it shows nothing)."""
+        if name.startswith("#") or name.startswith("subst:"):
+            return None
+        if name == "convert":
+            return "convert"
+        if name == "bd" or name in DATE_TEMPLATES:
+            return "date"
+        spec = self.exact.get(name)
+        if spec is None:
+            for prefix, s in self.prefixes:
+                if name.startswith(prefix):
+                    return s
+        return spec
 
     # ---- conversion markup -------------------------------------------------------------------------
     def _choose(self, pieces, unidirectional: bool = False) -> str | None:
@@ -182,9 +241,7 @@ class Wikitext:
         """Markup inside a conversion value (a link, say) rendered without further conversion."""
         if not any(c in wikitext for c in "[{<'&"):
             return wikitext
-        import mwparserfromhell
-
-        return self._render(mwparserfromhell.parse(wikitext))
+        return self._render(self.parse(wikitext))
 
     def _protect(self, text: str) -> str:
         self._protected.append(text)
@@ -262,12 +319,10 @@ class Wikitext:
 
     # ---- markup ---------------------------------------------------------------------------------------
     def _render(self, code, top: bool = False) -> str:
-        from mwparserfromhell.nodes import Heading
-
         parts = []
         skip_below = None  # level of the reference heading whose section is being skipped
         for node in code.nodes:
-            if isinstance(node, Heading):
+            if isinstance(node, n.Heading):
                 if skip_below is not None and node.level > skip_below:
                     continue
                 skip_below = None
@@ -284,8 +339,6 @@ class Wikitext:
         return "".join(parts)
 
     def _node(self, node) -> str:
-        from mwparserfromhell import nodes as n
-
         if isinstance(node, n.Text):
             return _BARE_URL.sub("", node.value) if "//" in node.value else node.value
         if isinstance(node, n.Wikilink):
@@ -301,22 +354,13 @@ class Wikitext:
                 return ""
         if isinstance(node, n.ExternalLink):
             return self._render(node.title) if node.brackets and node.title else ""
-        return ""  # comments, {{{arguments}}}
+        return ""  # comments, {{{arguments}}}, what parse() left unbuilt
 
     def _link(self, node) -> str:
-        title = str(node.title).strip()
-        visible = title.startswith(":")
-        title = title.lstrip(":").strip()
-        if ":" in title and not visible:
-            prefix = title.split(":", 1)[0].strip().lower()
-            if prefix in FILE_NS or prefix in CATEGORY_NS:
-                return ""
-            if prefix in WIKIPEDIA_LANGUAGES:
-                return ""  # interlanguage link
-        elif ":" in title:
-            prefix = title.split(":", 1)[0].strip().lower()
-            if prefix in FILE_NS:
-                return ""
+        title = str(node.title)
+        if _link_hidden(title):
+            return ""
+        title = title.strip().lstrip(":").strip()
         if node.text is not None:
             text = self._render(node.text)
             if text.strip():
@@ -326,12 +370,13 @@ class Wikitext:
 
     def _template(self, node) -> str:
         name = _template_name(node)
-        if name.startswith("#") or name.startswith("subst:"):
+        spec = self._template_kind(name)
+        if spec is None:
             return ""
-        if name == "convert":
+        if spec == "convert":
             vals = [str(p.value).strip() for p in node.params if not p.showkey][:2]
-            return self._render_str(" ".join(vals))
-        if name == "bd" or name in DATE_TEMPLATES:
+            return self._render(self.parse(" ".join(vals)))
+        if spec == "date":
             if name == "bd":
                 p = [self._param(node, k) for k in "1234"]
                 text = f"{p[0]}{p[1]}—{p[2]}{p[3]}" if any(p) else ""
@@ -344,14 +389,6 @@ class Wikitext:
             if text:
                 self.counts["inline_templates"] = self.counts.get("inline_templates", 0) + 1
             return text
-        spec = self.exact.get(name)
-        if spec is None:
-            for prefix, s in self.prefixes:
-                if name.startswith(prefix):
-                    spec = s
-                    break
-        if spec is None:
-            return ""
         for key in spec:
             if node.has(key):
                 value = node.get(key).value
@@ -373,11 +410,6 @@ class Wikitext:
                 break
             out += (str(int(v)) if v.isdecimal() else v) + unit
         return out
-
-    def _render_str(self, s: str) -> str:
-        import mwparserfromhell
-
-        return self._render(mwparserfromhell.parse(s))
 
     def _tag(self, node) -> str:
         tag = str(node.tag).strip().lower()
@@ -402,8 +434,6 @@ class Wikitext:
 
     # ---- the whole page -------------------------------------------------------------------------------
     def render(self, wikitext: str) -> str:
-        import mwparserfromhell
-
         self._protected: list[str] = []
         self._rules: dict[str, str] = {}
         text = _PUA.sub("", wikitext)
@@ -415,7 +445,7 @@ class Wikitext:
             if new == text:
                 break
             text = new
-        code = mwparserfromhell.parse(text)
+        code = self.parse(text)
         groups = []
         for t in code.filter_templates(recursive=False) if _NOTETA.search(text) else ():
             if _template_name(t) == "noteta":
