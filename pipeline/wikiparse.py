@@ -2,14 +2,18 @@
 
 mwparserfromhell tokenizes in C but builds its node tree in Python, and on zhwiki pages the
 building is most of the cost: infoboxes, navboxes, tables and file links become thousands of
-nodes that the renderer (wikitext.py) then throws away. `parse(text, drop)` asks `drop` about
-each template, wikilink and tag from the head of its tokens (its name, title or tag name, when
-that is plain text) and, when the renderer would show nothing for it, skips to its closing token
-and leaves an `Unbuilt` node holding the tokens. `str()` of an `Unbuilt` builds it then, so a
-tree that is stringified (a link title holding a dropped template) reads exactly as the source.
-
-Only `drop`'s answer can differ from a full parse, so the renderer must answer True only for
-what it renders as nothing whatever the node's contents (tests/test_wikitext.py compares both).
+nodes that the renderer (wikitext.py) then throws away, and each kept link or template costs a
+dozen objects. `PruningParser(decide).parse(text)` asks `decide` about each template, wikilink
+and tag from the head of its tokens (its name, title or tag name, when that is plain text):
+- DROP (the renderer shows nothing for it, whatever it holds): skip to its closing token and
+  leave an `Unbuilt` node holding the tokens;
+- FLAT: a link, template or tag holding only text becomes a `FlatLink` / `FlatTemplate` /
+  `FlatTag`, plain strings read straight from the tokens as mwparserfromhell's builder would
+  name them;
+- BUILD, or anything else: mwparserfromhell's own node.
+`str()` of these nodes builds them from their tokens, so a tree that is stringified (a link title
+holding a dropped template) reads exactly as the source. The renderer must answer DROP only for
+what it renders as nothing whatever the contents (tests/test_wikitext.py compares with a full parse).
 """
 
 from __future__ import annotations
@@ -22,18 +26,25 @@ from mwparserfromhell.parser import tokens as T
 from mwparserfromhell.parser.builder import Builder
 
 TEMPLATE, LINK, TAG = "template", "link", "tag"
+DROP, FLAT, BUILD = "drop", "flat", "build"
 
-# Per kind: the opening token, what ends its name, and the tokens that open and close one level.
+# Per kind: the opening token, what ends its name, the separators a flat one may hold, and the
+# tokens that open and close one level.
 _SPANS = {
-    T.TemplateOpen: (TEMPLATE, (T.TemplateParamSeparator, T.TemplateClose), (T.TemplateOpen,), (T.TemplateClose,)),
-    T.WikilinkOpen: (LINK, (T.WikilinkSeparator, T.WikilinkClose), (T.WikilinkOpen,), (T.WikilinkClose,)),
-    T.TagOpenOpen: (TAG, (T.TagAttrStart, T.TagCloseOpen, T.TagCloseSelfclose), (T.TagOpenOpen,),
-                    (T.TagCloseClose, T.TagCloseSelfclose)),
+    T.TemplateOpen: (TEMPLATE, (T.TemplateParamSeparator, T.TemplateClose),
+                     (T.TemplateParamSeparator, T.TemplateParamEquals), (T.TemplateOpen,), (T.TemplateClose,)),
+    T.WikilinkOpen: (LINK, (T.WikilinkSeparator, T.WikilinkClose), (T.WikilinkSeparator,),
+                     (T.WikilinkOpen,), (T.WikilinkClose,)),
+    T.TagOpenOpen: (TAG, (T.TagAttrStart, T.TagCloseOpen, T.TagCloseSelfclose), (),
+                    (T.TagOpenOpen,), (T.TagCloseClose, T.TagCloseSelfclose)),
 }
 
-# drop(kind, name, wiki_markup) → True when the renderer shows nothing for this node. `name` is
+_ATTRIBUTE = (T.Text, T.TagAttrStart, T.TagAttrEquals, T.TagAttrQuote)
+
+# decide(kind, name, wiki_markup) → DROP (the renderer shows nothing for it, whatever it holds),
+# FLAT (the renderer reads FlatLink / FlatTemplate / FlatTag when it holds only text) or BUILD. `name` is
 # the template name, link title or tag name as written; `wiki_markup` is the tag's (`{|`, `''`).
-Drop = Callable[[str, str, "str | None"], bool]
+Decide = Callable[[str, str, "str | None"], str]
 
 
 class Unbuilt(Node):
@@ -47,27 +58,58 @@ class Unbuilt(Node):
         return str(Builder().build(list(self.tokens)))
 
 
+class FlatLink(Unbuilt):
+    """`[[title|text]]` holding only text: `title` as written, `text` its text pieces (None: no `|`)."""
+
+    def __init__(self, tokens: list, title: str, text: list[str] | None):
+        super().__init__(tokens)
+        self.title, self.text = title, text
+
+
+class FlatTag(Unbuilt):
+    """`<tag …>text</tag>` (or `''text''`, a self-closing `<br/>`) whose attributes and contents are only
+    text: `tag` the name as written, `wiki_markup` as mwparserfromhell has it, `contents` its text
+    pieces (None when self-closing)."""
+
+    def __init__(self, tokens: list, tag: str, wiki_markup: str | None, contents: list[str] | None):
+        super().__init__(tokens)
+        self.tag, self.wiki_markup, self.contents = tag, wiki_markup, contents
+
+
+class FlatParam:
+    """One parameter of a FlatTemplate, as mwparserfromhell names it: `name` as written (a positional
+    one is numbered, `showkey` False), `value` its text pieces."""
+
+    __slots__ = ("name", "value", "showkey")
+
+    def __init__(self, name: str, value: list[str], showkey: bool):
+        self.name, self.value, self.showkey = name, value, showkey
+
+
+class FlatTemplate(Unbuilt):
+    """`{{name|…}}` holding only text: `name` as written and its FlatParams."""
+
+    def __init__(self, tokens: list, name: str, params: list[FlatParam]):
+        super().__init__(tokens)
+        self.name, self.params = name, params
+
+
 class _PruningBuilder(Builder):
-    def __init__(self, drop: Drop):
+    def __init__(self, decide: Decide):
         super().__init__()
-        self._drop = drop
+        self._decide = decide
 
     def _handle_token(self, token):
         span = _SPANS.get(type(token))
         if span is not None:
-            end = self._dropped_end(token, *span)
-            if end is not None:
-                # self._tokens is reversed (the builder pops from the end): the span is [end, len).
-                toks = self._tokens[end:]
-                del self._tokens[end:]
-                toks.append(token)
-                toks.reverse()
-                return Unbuilt(toks)
+            node = self._shortcut(token, *span)
+            if node is not None:
+                return node
         return super()._handle_token(token)
 
-    def _dropped_end(self, token, kind, name_ends, opens, closes) -> int | None:
-        """Index of the closing token in self._tokens when `drop` says so, else None."""
-        toks = self._tokens
+    def _shortcut(self, token, kind, name_ends, separators, opens, closes) -> Node | None:
+        """An Unbuilt / Flat node for the span opened by `token` when `decide` allows, else None."""
+        toks = self._tokens  # reversed: the builder pops from the end
         i = len(toks) - 1
         name = []
         while i >= 0 and not isinstance(toks[i], name_ends):
@@ -75,9 +117,62 @@ class _PruningBuilder(Builder):
                 return None  # a name built from markup: let the renderer see it
             name.append(toks[i].text)
             i -= 1
-        if i < 0 or not self._drop(kind, "".join(name), getattr(token, "wiki_markup", None)):
+        if i < 0:
             return None
+        how = self._decide(kind, "".join(name), getattr(token, "wiki_markup", None))
+        if how == BUILD:
+            return None
+        contents = None
+        if how == DROP:
+            end = self._close(i, opens, closes)
+        elif kind == TAG:
+            end, contents = self._flat_tag_end(i)
+        else:
+            end = self._flat_end(i, separators, closes)
+        if end is None:
+            return None
+        span = toks[end:]
+        span.append(token)
+        span.reverse()
+        if how == DROP:
+            node = Unbuilt(span)
+        elif kind == TAG:
+            node = FlatTag(span, "".join(name), token.wiki_markup, contents)
+        else:
+            node = _flat_link(span) if kind == LINK else _flat_template(span)
+        if node is not None:
+            del toks[end:]
+        return node
+
+    def _flat_tag_end(self, i: int) -> tuple[int | None, list[str] | None]:
+        """(index of the closing token, text pieces of the contents or None when self-closing) for a tag
+        whose attributes and contents are only text; (None, None) otherwise."""
+        toks = self._tokens
+        while i >= 0 and type(toks[i]) in _ATTRIBUTE:  # attributes are never shown
+            i -= 1
+        if i < 0:
+            return None, None
+        if type(toks[i]) is T.TagCloseSelfclose:
+            return i, None
+        if type(toks[i]) is not T.TagCloseOpen:
+            return None, None
+        i -= 1
+        contents = []
+        while i >= 0 and type(toks[i]) is T.Text:
+            contents.append(toks[i].text)
+            i -= 1
+        if i < 0 or type(toks[i]) is not T.TagOpenClose:
+            return None, None
+        i -= 1
+        while i >= 0 and type(toks[i]) is T.Text:  # the closing tag's name
+            i -= 1
+        if i < 0 or type(toks[i]) is not T.TagCloseClose:
+            return None, None
+        return i, contents
+
+    def _close(self, i: int, opens, closes) -> int | None:
         depth = 1
+        toks = self._tokens
         while i >= 0:
             t = toks[i]
             if isinstance(t, closes):
@@ -89,10 +184,60 @@ class _PruningBuilder(Builder):
             i -= 1
         return None  # unbalanced: the full builder reports it as it always did
 
+    def _flat_end(self, i: int, separators, closes) -> int | None:
+        """Index of the close when only text and `separators` come before it, else None."""
+        toks = self._tokens
+        while i >= 0:
+            t = type(toks[i])
+            if t is T.Text or t in separators:
+                i -= 1
+            elif t in closes:
+                return i
+            else:
+                return None
+        return None
+
+
+def _pieces(span: list) -> list[list]:
+    """The tokens between the opening and closing token, cut at each separator (kept at the head)."""
+    out: list[list] = [[]]
+    for t in span[1:-1]:
+        if type(t) is T.Text:
+            out[-1].append(t.text)
+        else:
+            out.append([t])
+    return out
+
+
+def _flat_link(span: list) -> FlatLink | None:
+    pieces = _pieces(span)
+    if len(pieces) > 2:
+        return None  # two `|` at the top: the builder's own reading is the reference
+    text = pieces[1][1:] if len(pieces) == 2 else None
+    return FlatLink(span, "".join(pieces[0]), text)
+
+
+def _flat_template(span: list) -> FlatTemplate | None:
+    # As mwparserfromhell's builder: `key=value` shows its key; others are numbered from 1.
+    pieces = _pieces(span)
+    params, default, i = [], 1, 1
+    while i < len(pieces):
+        value = pieces[i][1:]
+        if i + 1 < len(pieces) and type(pieces[i + 1][0]) is T.TemplateParamEquals:
+            if i + 2 < len(pieces) and type(pieces[i + 2][0]) is T.TemplateParamEquals:
+                return None  # not something the tokenizer writes
+            params.append(FlatParam("".join(value), pieces[i + 1][1:], True))
+            i += 2
+        else:
+            params.append(FlatParam(str(default), value, False))
+            default += 1
+            i += 1
+    return FlatTemplate(span, "".join(pieces[0]), params)
+
 
 class PruningParser(Parser):
-    """`parse(text) -> Wikicode` like mwparserfromhell.parse, with `drop`'s subtrees unbuilt. One per thread."""
+    """`parse(text) -> Wikicode` like mwparserfromhell.parse, with `decide`'s shortcuts. One per thread."""
 
-    def __init__(self, drop: Drop):
+    def __init__(self, decide: Decide):
         super().__init__()
-        self._builder = _PruningBuilder(drop)
+        self._builder = _PruningBuilder(decide)

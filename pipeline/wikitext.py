@@ -42,7 +42,7 @@ from mwparserfromhell import nodes as n
 
 from twbert.pipeline.convert import MEDIAWIKI, Converter, RuleTable
 from twbert.pipeline.references import ReferenceHeadings
-from twbert.pipeline.wikiparse import LINK, TAG, TEMPLATE, PruningParser
+from twbert.pipeline.wikiparse import BUILD, DROP, FLAT, LINK, TEMPLATE, FlatLink, FlatTag, FlatTemplate, PruningParser
 
 # Variants a zh-tw reader falls back to, in order; the simplified ones go through the converter.
 VARIANT_PRIORITY = ("zh-tw", "zh-hant", "zh-hk", "zh-mo", "zh-hans", "zh-cn", "zh-sg", "zh-my", "zh")
@@ -151,6 +151,23 @@ def _normal_name(written: str) -> str:
     return " ".join(name.split()).lower()
 
 
+def _text(value: str) -> str:
+    return _BARE_URL.sub("", value) if "//" in value else value
+
+
+def _source(value) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
+def _get(params, key: str):
+    """The value of the last parameter named `key` (MediaWiki reads the last), or None."""
+    key = key.strip()
+    for p in reversed(params):
+        if str(p.name).strip() == key:
+            return p.value
+    return None
+
+
 def _link_hidden(title: str) -> bool:
     """Whether a wikilink with this title shows nothing: files, categories, interlanguage links."""
     title = title.strip()
@@ -184,31 +201,30 @@ class Wikitext:
         self.exact = {k: v for k, v in table.items() if not k.endswith("*")}
         self.prefixes = sorted(((k[:-1], v) for k, v in table.items() if k.endswith("*")), key=lambda kv: -len(kv[0]))
         self.counts: dict[str, int] = {}
-        self._parser = PruningParser(self._drops)
-        self._dropped_templates: dict[str, bool] = {}
+        self._parser = PruningParser(self._decide)
+        self._template_decisions: dict[str, str] = {}
 
     def parse(self, wikitext: str):
-        """The page's tree, with what renders as nothing left unbuilt (wikiparse.py): most of the cost otherwise."""
+        """The page's tree, built only as far as the renderer reads it (wikiparse.py): most of the cost otherwise."""
         return self._parser.parse(wikitext)
 
-    def _drops(self, kind: str, name: str, wiki_markup: str | None) -> bool:
-        """Whether a node renders as nothing whatever its contents (wikiparse.py asks before building it)."""
+    def _decide(self, kind: str, name: str, wiki_markup: str | None) -> str:
+        """DROP what renders as nothing whatever it holds; FLAT links and templates (wikiparse.py asks)."""
         if kind == TEMPLATE:
             # Template names repeat across pages (cite web, Infobox …): remember the answer, within reason.
-            drop = self._dropped_templates.get(name)
-            if drop is None:
+            how = self._template_decisions.get(name)
+            if how is None:
                 normal = _normal_name(name)
-                # NoteTA renders nothing but render() reads its rules from the top-level node.
-                drop = normal != "noteta" and not self._template_kind(normal)
-                if len(self._dropped_templates) < 100_000:
-                    self._dropped_templates[name] = drop
-            return drop
+                # NoteTA renders nothing but render() reads its rules from the top-level Template node.
+                how = BUILD if normal == "noteta" else FLAT if self._template_kind(normal) else DROP
+                if len(self._template_decisions) < 100_000:
+                    self._template_decisions[name] = how
+            return how
         if kind == LINK:
-            return _link_hidden(name)
-        if kind == TAG:
-            tag = name.strip().lower()
-            return tag in ("table", "li", "dt", "dd") if wiki_markup else tag in DROP_TAGS
-        return False
+            return DROP if _link_hidden(name) else FLAT
+        tag = name.strip().lower()
+        hidden = tag in ("table", "li", "dt", "dd") if wiki_markup else tag in DROP_TAGS
+        return DROP if hidden else FLAT
 
     def _template_kind(self, name: str):
         """What shows a template's text: "convert", "date", its inline spec, or None (it shows nothing)."""
@@ -340,13 +356,19 @@ class Wikitext:
 
     def _node(self, node) -> str:
         if isinstance(node, n.Text):
-            return _BARE_URL.sub("", node.value) if "//" in node.value else node.value
+            return _text(node.value)
+        if isinstance(node, FlatLink):
+            return self._link(node.title, node.text)
+        if isinstance(node, FlatTemplate):
+            return self._template(_normal_name(node.name), node.params)
+        if isinstance(node, FlatTag):
+            return self._tag(node.tag, node.wiki_markup, node.contents)
         if isinstance(node, n.Wikilink):
-            return self._link(node)
+            return self._link(str(node.title), node.text)
         if isinstance(node, n.Template):
-            return self._template(node)
+            return self._template(_template_name(node), node.params)
         if isinstance(node, n.Tag):
-            return self._tag(node)
+            return self._tag(str(node.tag), node.wiki_markup, node.contents)
         if isinstance(node, n.HTMLEntity):
             try:
                 return node.normalize()
@@ -356,33 +378,36 @@ class Wikitext:
             return self._render(node.title) if node.brackets and node.title else ""
         return ""  # comments, {{{arguments}}}, what parse() left unbuilt
 
-    def _link(self, node) -> str:
-        title = str(node.title)
+    def _value(self, value) -> str:
+        """A link's text or a parameter's value rendered: mwparserfromhell's Wikicode, or a flat one's text pieces."""
+        return "".join(map(_text, value)) if isinstance(value, list) else self._render(value)
+
+    def _link(self, title: str, text) -> str:
         if _link_hidden(title):
             return ""
         title = title.strip().lstrip(":").strip()
-        if node.text is not None:
-            text = self._render(node.text)
+        if text is not None:
+            text = self._value(text)
             if text.strip():
                 return text
             return re.sub(r"\s*[（(][^（()）]*[)）]\s*$", "", title.split(":", 1)[-1])  # pipe trick
         return title
 
-    def _template(self, node) -> str:
-        name = _template_name(node)
+    def _template(self, name: str, params) -> str:
+        """`params`: mwparserfromhell's Parameters or wikiparse's FlatParams (name, value, showkey)."""
         spec = self._template_kind(name)
         if spec is None:
             return ""
         if spec == "convert":
-            vals = [str(p.value).strip() for p in node.params if not p.showkey][:2]
+            vals = [_source(p.value).strip() for p in params if not p.showkey][:2]
             return self._render(self.parse(" ".join(vals)))
         if spec == "date":
             if name == "bd":
-                p = [self._param(node, k) for k in "1234"]
+                p = [self._param(params, k) for k in "1234"]
                 text = f"{p[0]}{p[1]}—{p[2]}{p[3]}" if any(p) else ""
             else:
-                text = self._date(node)
-                ymd = [self._param(node, k) for k in "123456"] if DATE_TEMPLATES[name] else ()
+                text = self._date(params)
+                ymd = [self._param(params, k) for k in "123456"] if DATE_TEMPLATES[name] else ()
                 if ymd and all(v.isdecimal() for v in ymd):
                     y, m, d, by, bm, bd = map(int, ymd)
                     text += f"（{y - by - ((m, d) < (bm, bd))}歲）"
@@ -390,46 +415,48 @@ class Wikitext:
                 self.counts["inline_templates"] = self.counts.get("inline_templates", 0) + 1
             return text
         for key in spec:
-            if node.has(key):
-                value = node.get(key).value
-                text = self._render(value)
+            value = _get(params, key)
+            if value is not None:
+                text = self._value(value)
                 if text.strip():
                     self.counts["inline_templates"] = self.counts.get("inline_templates", 0) + 1
                     return text.strip()
         return ""
 
-    def _param(self, node, key: str) -> str:
-        return self._render(node.get(key).value).strip() if node.has(key) else ""
+    def _param(self, params, key: str) -> str:
+        value = _get(params, key)
+        return self._value(value).strip() if value is not None else ""
 
-    def _date(self, node) -> str:
+    def _date(self, params) -> str:
         """Positional parameters 1-3 (year, month, day) → 1950年1月1日, as far as they are given."""
         out = ""
         for key, unit in zip("123", "年月日"):
-            v = self._param(node, key)
+            v = self._param(params, key)
             if not v:
                 break
             out += (str(int(v)) if v.isdecimal() else v) + unit
         return out
 
-    def _tag(self, node) -> str:
-        tag = str(node.tag).strip().lower()
-        if node.wiki_markup:
+    def _tag(self, tag: str, wiki_markup: str | None, contents) -> str:
+        """`contents`: Wikicode, a FlatTag's text pieces, or None (self-closing)."""
+        tag = tag.strip().lower()
+        if wiki_markup:
             if tag in ("table",):
                 return ""
             if tag == "hr":
                 return "\n"
             if tag in ("li", "dt", "dd"):
                 return ""
-            return self._render(node.contents) if node.contents is not None else ""
+            return self._value(contents) if contents is not None else ""
         if tag in DROP_TAGS:
             return ""
         if tag == "br":
             return "\n"
         if tag == "nowiki":
-            return str(node.contents) if node.contents is not None else ""
-        if node.contents is None:
+            return _source(contents) if contents is not None else ""
+        if contents is None:
             return ""
-        inner = self._render(node.contents)
+        inner = self._value(contents)
         return f"\n\n{inner}\n\n" if tag in ("p", "div", "blockquote", "poem") else inner
 
     # ---- the whole page -------------------------------------------------------------------------------
