@@ -69,7 +69,7 @@ class FlatLink(Unbuilt):
 class FlatTag(Unbuilt):
     """`<tag …>text</tag>` (or `''text''`, a self-closing `<br/>`) whose attributes and contents are only
     text: `tag` the name as written, `wiki_markup` as mwparserfromhell has it, `contents` its text
-    pieces (None when self-closing)."""
+    pieces (empty when self-closing)."""
 
     def __init__(self, tokens: list, tag: str, wiki_markup: str | None, contents: list[str] | None):
         super().__init__(tokens)
@@ -145,15 +145,15 @@ class _PruningBuilder(Builder):
         return node
 
     def _flat_tag_end(self, i: int) -> tuple[int | None, list[str] | None]:
-        """(index of the closing token, text pieces of the contents or None when self-closing) for a tag
-        whose attributes and contents are only text; (None, None) otherwise."""
+        """(index of the closing token, text pieces of the contents) for a tag whose attributes and
+        contents are only text; (None, None) otherwise."""
         toks = self._tokens
         while i >= 0 and type(toks[i]) in _ATTRIBUTE:  # attributes are never shown
             i -= 1
         if i < 0:
             return None, None
         if type(toks[i]) is T.TagCloseSelfclose:
-            return i, None
+            return i, []  # mwparserfromhell's Tag reads empty contents, not None, when self-closing
         if type(toks[i]) is not T.TagCloseOpen:
             return None, None
         i -= 1

@@ -38,11 +38,11 @@ import re
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
-from mwparserfromhell import nodes as n
+from mwparserfromhell.nodes import ExternalLink, Heading, HTMLEntity, Tag, Template, Text, Wikilink
 
 from twbert.pipeline.convert import MEDIAWIKI, Converter, RuleTable
 from twbert.pipeline.references import ReferenceHeadings
-from twbert.pipeline.wikiparse import BUILD, DROP, FLAT, LINK, TEMPLATE, FlatLink, FlatTag, FlatTemplate, PruningParser
+from twbert.pipeline.wikiparse import DROP, FLAT, LINK, TEMPLATE, FlatLink, FlatTag, FlatTemplate, PruningParser
 
 # Variants a zh-tw reader falls back to, in order; the simplified ones go through the converter.
 VARIANT_PRIORITY = ("zh-tw", "zh-hant", "zh-hk", "zh-mo", "zh-hans", "zh-cn", "zh-sg", "zh-my", "zh")
@@ -215,8 +215,8 @@ class Wikitext:
             how = self._template_decisions.get(name)
             if how is None:
                 normal = _normal_name(name)
-                # NoteTA renders nothing but render() reads its rules from the top-level Template node.
-                how = BUILD if normal == "noteta" else FLAT if self._template_kind(normal) else DROP
+                # NoteTA renders nothing, but render() reads its rules from the top-level node.
+                how = FLAT if normal == "noteta" or self._template_kind(normal) else DROP
                 if len(self._template_decisions) < 100_000:
                     self._template_decisions[name] = how
             return how
@@ -338,7 +338,7 @@ class Wikitext:
         parts = []
         skip_below = None  # level of the reference heading whose section is being skipped
         for node in code.nodes:
-            if isinstance(node, n.Heading):
+            if isinstance(node, Heading):
                 if skip_below is not None and node.level > skip_below:
                     continue
                 skip_below = None
@@ -355,7 +355,7 @@ class Wikitext:
         return "".join(parts)
 
     def _node(self, node) -> str:
-        if isinstance(node, n.Text):
+        if isinstance(node, Text):
             return _text(node.value)
         if isinstance(node, FlatLink):
             return self._link(node.title, node.text)
@@ -363,18 +363,18 @@ class Wikitext:
             return self._template(_normal_name(node.name), node.params)
         if isinstance(node, FlatTag):
             return self._tag(node.tag, node.wiki_markup, node.contents)
-        if isinstance(node, n.Wikilink):
+        if isinstance(node, Wikilink):
             return self._link(str(node.title), node.text)
-        if isinstance(node, n.Template):
+        if isinstance(node, Template):
             return self._template(_template_name(node), node.params)
-        if isinstance(node, n.Tag):
+        if isinstance(node, Tag):
             return self._tag(str(node.tag), node.wiki_markup, node.contents)
-        if isinstance(node, n.HTMLEntity):
+        if isinstance(node, HTMLEntity):
             try:
                 return node.normalize()
             except ValueError:
                 return ""
-        if isinstance(node, n.ExternalLink):
+        if isinstance(node, ExternalLink):
             return self._render(node.title) if node.brackets and node.title else ""
         return ""  # comments, {{{arguments}}}, what parse() left unbuilt
 
@@ -438,7 +438,7 @@ class Wikitext:
         return out
 
     def _tag(self, tag: str, wiki_markup: str | None, contents) -> str:
-        """`contents`: Wikicode, a FlatTag's text pieces, or None (self-closing)."""
+        """`contents`: Wikicode or a FlatTag's text pieces."""
         tag = tag.strip().lower()
         if wiki_markup:
             if tag in ("table",):
@@ -474,10 +474,11 @@ class Wikitext:
             text = new
         code = self.parse(text)
         groups = []
-        for t in code.filter_templates(recursive=False) if _NOTETA.search(text) else ():
-            if _template_name(t) == "noteta":
+        for t in code.nodes if _NOTETA.search(text) else ():
+            if isinstance(t, FlatTemplate) and _normal_name(t.name) == "noteta" or (
+                    isinstance(t, Template) and _template_name(t) == "noteta"):
                 for p in t.params:
-                    name, value = str(p.name).strip(), str(p.value).strip()
+                    name, value = str(p.name).strip(), _source(p.value).strip()
                     if name.isdigit() and value:
                         self._add_rules(value)
                     elif _GROUP_PARAM.match(name) and value:
