@@ -11,6 +11,7 @@ and tag from the head of its tokens (its name, title or tag name, when that is p
   `FlatTag`, plain strings read straight from the tokens as mwparserfromhell's builder would
   name them;
 - BUILD, or anything else: mwparserfromhell's own node.
+A heading whose title is only text becomes a `FlatHeading`.
 `str()` of these nodes builds them from their tokens, so a tree that is stringified (a link title
 holding a dropped template) reads exactly as the source. The renderer must answer DROP only for
 what it renders as nothing whatever the contents (tests/test_wikitext.py compares with a full parse).
@@ -20,11 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mwparserfromhell.nodes import Node
+from mwparserfromhell.nodes import Node, Text
 from mwparserfromhell.parser import Parser
 from mwparserfromhell.parser import tokens as T
 from mwparserfromhell.parser.builder import Builder
 
+# Tokens are dicts (mwparserfromhell's Token): `token["text"]` reads one without the attribute hook.
 TEMPLATE, LINK, TAG = "template", "link", "tag"
 DROP, FLAT, BUILD = "drop", "flat", "build"
 
@@ -94,55 +96,101 @@ class FlatTemplate(Unbuilt):
         self.name, self.params = name, params
 
 
+class FlatHeading(Unbuilt):
+    """`== title ==` whose title is only text: `level`, and `title` its text pieces."""
+
+    def __init__(self, tokens: list, level: int, title: list[str]):
+        super().__init__(tokens)
+        self.level, self.title = level, title
+
+
 class _PruningBuilder(Builder):
     def __init__(self, decide: Decide):
         super().__init__()
         self._decide = decide
 
     def _handle_token(self, token):
-        span = _SPANS.get(type(token))
-        if span is not None:
-            node = self._shortcut(token, *span)
-            if node is not None:
-                return node
-        return super()._handle_token(token)
+        kind = type(token)
+        if kind is T.Text:
+            return Text(token["text"])  # most tokens: as the builder's own handler, without its lookups
+        node = None
+        if kind in _SPANS:
+            node = self._shortcut(token, *_SPANS[kind])
+        elif kind is T.HeadingStart:
+            node = self._flat_heading(token)
+        return node if node is not None else super()._handle_token(token)
+
+    def _take(self, end: int, token) -> list:
+        """Remove the span's tokens (from `token` to index `end`) and return them in source order."""
+        span = self._tokens[end:]
+        del self._tokens[end:]
+        span.append(token)
+        span.reverse()
+        return span
 
     def _shortcut(self, token, kind, name_ends, separators, opens, closes) -> Node | None:
         """An Unbuilt / Flat node for the span opened by `token` when `decide` allows, else None."""
         toks = self._tokens  # reversed: the builder pops from the end
         i = len(toks) - 1
         name = []
-        while i >= 0 and not isinstance(toks[i], name_ends):
-            if type(toks[i]) is not T.Text:
-                return None  # a name built from markup: let the renderer see it
-            name.append(toks[i].text)
+        while i >= 0 and type(toks[i]) is T.Text:
+            name.append(toks[i]["text"])
             i -= 1
-        if i < 0:
-            return None
-        how = self._decide(kind, "".join(name), getattr(token, "wiki_markup", None))
-        if how == BUILD:
-            return None
-        contents = None
+        if i < 0 or not isinstance(toks[i], name_ends):
+            return None  # a name built from markup: let the renderer see it
+        name = "".join(name)
+        wiki_markup = token.wiki_markup if kind == TAG else None
+        how = self._decide(kind, name, wiki_markup)
         if how == DROP:
             end = self._close(i, opens, closes)
-        elif kind == TAG:
+            return None if end is None else Unbuilt(self._take(end, token))
+        if how != FLAT:
+            return None
+        if kind == TAG:
             end, contents = self._flat_tag_end(i)
-        else:
-            end = self._flat_end(i, separators, closes)
+            return None if end is None else FlatTag(self._take(end, token), name, wiki_markup, contents)
+        end, pieces = self._flat_pieces(i, separators, closes)
         if end is None:
             return None
-        span = toks[end:]
-        span.append(token)
-        span.reverse()
-        if how == DROP:
-            node = Unbuilt(span)
-        elif kind == TAG:
-            node = FlatTag(span, "".join(name), token.wiki_markup, contents)
-        else:
-            node = _flat_link(span) if kind == LINK else _flat_template(span)
-        if node is not None:
-            del toks[end:]
-        return node
+        if kind == LINK:
+            if len(pieces) > 1:
+                return None  # two `|` at the top: the builder's own reading is the reference
+            return FlatLink(self._take(end, token), name, pieces[0][1] if pieces else None)
+        params = _flat_params(pieces)
+        return None if params is None else FlatTemplate(self._take(end, token), name, params)
+
+    def _close(self, i: int, opens, closes) -> int | None:
+        depth = 1
+        toks = self._tokens
+        while i >= 0:
+            t = toks[i]
+            if isinstance(t, closes):
+                depth -= 1
+                if depth == 0:
+                    return i
+            elif isinstance(t, opens):
+                depth += 1
+            i -= 1
+        return None  # unbalanced: the full builder reports it as it always did
+
+    def _flat_pieces(self, i: int, separators, closes) -> tuple[int | None, list]:
+        """(index of the close, [(separator type, text pieces), …]) when only text and `separators`
+        come before the close, else (None, [])."""
+        toks = self._tokens
+        pieces: list[tuple[type, list[str]]] = []
+        while i >= 0:
+            t = toks[i]
+            kind = type(t)
+            if kind is T.Text:
+                pieces[-1][1].append(t["text"])  # the first token is a separator or the close
+            elif kind in separators:
+                pieces.append((kind, []))
+            elif kind in closes:
+                return i, pieces
+            else:
+                break
+            i -= 1
+        return None, []
 
     def _flat_tag_end(self, i: int) -> tuple[int | None, list[str] | None]:
         """(index of the closing token, text pieces of the contents) for a tag whose attributes and
@@ -159,7 +207,7 @@ class _PruningBuilder(Builder):
         i -= 1
         contents = []
         while i >= 0 and type(toks[i]) is T.Text:
-            contents.append(toks[i].text)
+            contents.append(toks[i]["text"])
             i -= 1
         if i < 0 or type(toks[i]) is not T.TagOpenClose:
             return None, None
@@ -170,69 +218,36 @@ class _PruningBuilder(Builder):
             return None, None
         return i, contents
 
-    def _close(self, i: int, opens, closes) -> int | None:
-        depth = 1
+    def _flat_heading(self, token) -> FlatHeading | None:
         toks = self._tokens
-        while i >= 0:
-            t = toks[i]
-            if isinstance(t, closes):
-                depth -= 1
-                if depth == 0:
-                    return i
-            elif isinstance(t, opens):
-                depth += 1
+        i = len(toks) - 1
+        title = []
+        while i >= 0 and type(toks[i]) is T.Text:
+            title.append(toks[i]["text"])
             i -= 1
-        return None  # unbalanced: the full builder reports it as it always did
-
-    def _flat_end(self, i: int, separators, closes) -> int | None:
-        """Index of the close when only text and `separators` come before it, else None."""
-        toks = self._tokens
-        while i >= 0:
-            t = type(toks[i])
-            if t is T.Text or t in separators:
-                i -= 1
-            elif t in closes:
-                return i
-            else:
-                return None
-        return None
+        if i < 0 or type(toks[i]) is not T.HeadingEnd:
+            return None
+        return FlatHeading(self._take(i, token), token.level, title)
 
 
-def _pieces(span: list) -> list[list]:
-    """The tokens between the opening and closing token, cut at each separator (kept at the head)."""
-    out: list[list] = [[]]
-    for t in span[1:-1]:
-        if type(t) is T.Text:
-            out[-1].append(t.text)
-        else:
-            out.append([t])
-    return out
-
-
-def _flat_link(span: list) -> FlatLink | None:
-    pieces = _pieces(span)
-    if len(pieces) > 2:
-        return None  # two `|` at the top: the builder's own reading is the reference
-    text = pieces[1][1:] if len(pieces) == 2 else None
-    return FlatLink(span, "".join(pieces[0]), text)
-
-
-def _flat_template(span: list) -> FlatTemplate | None:
-    # As mwparserfromhell's builder: `key=value` shows its key; others are numbered from 1.
-    pieces = _pieces(span)
-    params, default, i = [], 1, 1
-    while i < len(pieces):
-        value = pieces[i][1:]
-        if i + 1 < len(pieces) and type(pieces[i + 1][0]) is T.TemplateParamEquals:
-            if i + 2 < len(pieces) and type(pieces[i + 2][0]) is T.TemplateParamEquals:
+def _flat_params(pieces: list) -> list[FlatParam] | None:
+    """A template's parameters as mwparserfromhell's builder names them: `key=value` shows its key,
+    the others are numbered from 1."""
+    params, default, k = [], 1, 0
+    while k < len(pieces):
+        sep, value = pieces[k]
+        if sep is not T.TemplateParamSeparator:
+            return None
+        if k + 1 < len(pieces) and pieces[k + 1][0] is T.TemplateParamEquals:
+            if k + 2 < len(pieces) and pieces[k + 2][0] is T.TemplateParamEquals:
                 return None  # not something the tokenizer writes
-            params.append(FlatParam("".join(value), pieces[i + 1][1:], True))
-            i += 2
+            params.append(FlatParam("".join(value), pieces[k + 1][1], True))
+            k += 2
         else:
             params.append(FlatParam(str(default), value, False))
             default += 1
-            i += 1
-    return FlatTemplate(span, "".join(pieces[0]), params)
+            k += 1
+    return params
 
 
 class PruningParser(Parser):

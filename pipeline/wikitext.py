@@ -42,7 +42,7 @@ from mwparserfromhell.nodes import ExternalLink, Heading, HTMLEntity, Tag, Templ
 
 from twbert.pipeline.convert import MEDIAWIKI, Converter, RuleTable
 from twbert.pipeline.references import ReferenceHeadings
-from twbert.pipeline.wikiparse import DROP, FLAT, LINK, TEMPLATE, FlatLink, FlatTag, FlatTemplate, PruningParser
+from twbert.pipeline.wikiparse import DROP, FLAT, LINK, TEMPLATE, FlatHeading, FlatLink, FlatTag, FlatTemplate, PruningParser
 
 # Variants a zh-tw reader falls back to, in order; the simplified ones go through the converter.
 VARIANT_PRIORITY = ("zh-tw", "zh-hant", "zh-hk", "zh-mo", "zh-hans", "zh-cn", "zh-sg", "zh-my", "zh")
@@ -123,6 +123,12 @@ _BLANKS = re.compile(r"\n{3,}")
 # Unbalanced markup (a template never closed, a stray `]]`) survives parsing as literal text; MediaWiki
 # would show it too, but it is noise to a model: cut the brackets, keep the words.
 _LEFTOVER = re.compile(r"-\{|\}-|\{\{|\}\}|\[\[|\]\]|\{\||\|\}|</?ref\b[^>]*>|<references\s*/?>", re.I)
+# Conversion bodies repeat within a page and across pages (one -{zh-hans:…;zh-tw:…}- in every section):
+# their readings are kept, up to _CACHE_ENTRIES, unless they hold markup (rendering it counts templates)
+# or a placeholder (it stands for one page's protected text).
+_UNCACHEABLE = re.compile("[\\[{<'&\U000F0000-\U0010FFFD]")
+_CACHE_ENTRIES = 100_000
+_MISSING, _NOT_RULES = object(), object()
 _BARE_URL = re.compile(r"(?:https?|ftp)://[^\s<>\[\]{}|\"，。、）]+")  # free links: a URL is not prose
 
 
@@ -151,6 +157,10 @@ def _normal_name(written: str) -> str:
     return " ".join(name.split()).lower()
 
 
+def _cacheable(body: str) -> bool:
+    return _UNCACHEABLE.search(body) is None
+
+
 def _text(value: str) -> str:
     return _BARE_URL.sub("", value) if "//" in value else value
 
@@ -170,6 +180,8 @@ def _get(params, key: str):
 
 def _link_hidden(title: str) -> bool:
     """Whether a wikilink with this title shows nothing: files, categories, interlanguage links."""
+    if ":" not in title:
+        return False
     title = title.strip()
     visible = title.startswith(":")
     title = title.lstrip(":").strip()
@@ -203,6 +215,8 @@ class Wikitext:
         self.counts: dict[str, int] = {}
         self._parser = PruningParser(self._decide)
         self._template_decisions: dict[str, str] = {}
+        self._targets_cache: dict[str, tuple[dict[str, str], str | None]] = {}
+        self._choice_cache: dict[str, object] = {}
 
     def parse(self, wikitext: str):
         """The page's tree, built only as far as the renderer reads it (wikiparse.py): most of the cost otherwise."""
@@ -217,7 +231,7 @@ class Wikitext:
                 normal = _normal_name(name)
                 # NoteTA renders nothing, but render() reads its rules from the top-level node.
                 how = FLAT if normal == "noteta" or self._template_kind(normal) else DROP
-                if len(self._template_decisions) < 100_000:
+                if len(self._template_decisions) < _CACHE_ENTRIES:
                     self._template_decisions[name] = how
             return how
         if kind == LINK:
@@ -264,7 +278,15 @@ class Wikitext:
         return chr(_PUA_FIRST + len(self._protected) - 1)
 
     def _rule_targets(self, body: str) -> tuple[dict[str, str], str | None]:
-        """The rules in `body` as {form: zh-tw form}, and the zh-tw form an A| rule displays."""
+        """The rules in `body` as {form: zh-tw form}, and the zh-tw form an A| rule displays (not to be changed)."""
+        found = self._targets_cache.get(body)
+        if found is None:
+            found = self._read_rules(body)
+            if _cacheable(body) and len(self._targets_cache) < _CACHE_ENTRIES:
+                self._targets_cache[body] = found
+        return found
+
+    def _read_rules(self, body: str) -> tuple[dict[str, str], str | None]:
         pieces = parse_rules(body)
         bidi = [p for p in pieces if p[0] is None]
         pairs: dict[str, str] = {}
@@ -327,22 +349,29 @@ class Wikitext:
             variants = {f.lower() for f in flags}
             if variants and all(v.startswith("zh") for v in variants):
                 return self._protect(self._plain(rest)) if variants & TW_FLAGS else ""
-        pieces = parse_rules(body)
-        if pieces and any(src is None for src, _, _ in pieces):
-            chosen = self._choose([p for p in pieces if p[0] is None])
-            return self._protect(chosen) if chosen is not None else ""
-        return self._protect(self._plain(body))
+        chosen = self._choice_cache.get(body, _MISSING)
+        if chosen is _MISSING:
+            pieces = parse_rules(body)
+            if pieces and any(src is None for src, _, _ in pieces):
+                chosen = self._choose([p for p in pieces if p[0] is None])
+            else:
+                chosen = _NOT_RULES
+            if _cacheable(body) and len(self._choice_cache) < _CACHE_ENTRIES:
+                self._choice_cache[body] = chosen
+        if chosen is _NOT_RULES:
+            return self._protect(self._plain(body))
+        return self._protect(chosen) if chosen is not None else ""
 
     # ---- markup ---------------------------------------------------------------------------------------
     def _render(self, code, top: bool = False) -> str:
         parts = []
         skip_below = None  # level of the reference heading whose section is being skipped
         for node in code.nodes:
-            if isinstance(node, Heading):
+            if isinstance(node, (FlatHeading, Heading)):
                 if skip_below is not None and node.level > skip_below:
                     continue
                 skip_below = None
-                title = self._render(node.title).strip()
+                title = self._value(node.title).strip()
                 if top and self._expand(title) in self.refs:
                     skip_below = node.level
                     self.counts["ref_sections_stripped"] = self.counts.get("ref_sections_stripped", 0) + 1
@@ -467,11 +496,10 @@ class Wikitext:
         text = _COMMENT.sub("", text)
         text = _REF.sub("", text)
         text = _MAGIC.sub("", text)
-        while True:  # innermost conversion markup first; nested results are protected already
-            new = _CONVERSION.sub(self._conversion, text)
-            if new == text:
+        while "-{" in text:  # innermost conversion markup first; nested results are protected already
+            text, found = _CONVERSION.subn(self._conversion, text)
+            if not found:
                 break
-            text = new
         code = self.parse(text)
         groups = []
         for t in code.nodes if _NOTETA.search(text) else ():
