@@ -223,8 +223,10 @@ def test_fast_path_renders_exactly_as_the_full_tree(text):
 
 
 def test_fast_path_is_taken():
-    from twbert.pipeline.wikiparse import FlatLink, FlatTag, FlatTemplate, Unbuilt
+    from mwparserfromhell.nodes import Text
 
-    code = Wikitext().parse("{{Infobox|a=1}}[[甲|乙]]{{lang|en|x}}'''粗'''[[File:a.png|說明]]")
+    from twbert.pipeline.wikiparse import FlatHeading, FlatLink, FlatTag, FlatTemplate, Unbuilt
+
+    code = Wikitext().parse("{{Infobox|a=1}}[[甲|乙]]{{lang|en|x}}'''粗'''[[File:a.png|說明]]\n== 節 ==\n")
     kinds = [type(node) for node in code.nodes]
-    assert kinds == [Unbuilt, FlatLink, FlatTemplate, FlatTag, Unbuilt]
+    assert kinds == [Unbuilt, FlatLink, FlatTemplate, FlatTag, Unbuilt, Text, FlatHeading, Text]
