@@ -367,6 +367,10 @@ class Wikitext:
         parts = []
         skip_below = None  # level of the reference heading whose section is being skipped
         for node in code.nodes:
+            if type(node) is Text:  # most nodes
+                if skip_below is None:
+                    parts.append(_text(node.value))
+                continue
             if isinstance(node, (FlatHeading, Heading)):
                 if skip_below is not None and node.level > skip_below:
                     continue
