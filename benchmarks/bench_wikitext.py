@@ -12,6 +12,10 @@ Pages: the real zhwiki pages that benchmarks/convert_sources.tsv lists (`.wiki` 
 them into PAGES_DIR), and pages
 from bench_ingest.py's generator (seed 0 for tuning, seed 1 held out). Timings alternate the two
 renderers page set by page set and keep the best of `--rounds` (the machine may be shared).
+`--only new|baseline` renders with one side alone, for instruction counts that load cannot move:
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null python benchmarks/bench_wikitext.py DIR \
+        --only new --sets "held out" --generated 300 --reps 2   # then --reps 0; the difference / renders
 """
 
 from __future__ import annotations
@@ -101,6 +105,10 @@ def main(argv=None) -> None:
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds; the best is kept (default 5)")
     ap.add_argument("--reps", type=int, default=5, help="renders of the real page sets per round (default 5)")
     ap.add_argument("--cgroups", help="a pinned conversion-group extract (JSON) for NoteTA's G1=…")
+    ap.add_argument("--sets", default="", help="only the page sets whose name contains this (e.g. `held out`)")
+    ap.add_argument("--only", choices=("new", "baseline"),
+                    help="render the sets with this side alone, --reps times after a warm-up, and print nothing: "
+                    "for counting instructions (valgrind --tool=callgrind) at two --reps, whatever the machine's load")
     args = ap.parse_args(argv)
 
     from twbert.pipeline.cgroups import load_groups
@@ -114,11 +122,19 @@ def main(argv=None) -> None:
         sets["generated, held out (seed 1)"] = generated_pages(args.generated, 1)
     if not sets:
         ap.error("give PAGES_DIR and/or --generated N")
+    sets = {name: pages for name, pages in sets.items() if args.sets in name}
     groups = load_groups(args.cgroups) if args.cgroups else {}
 
     with tempfile.TemporaryDirectory() as tmp:
         old_mod = load_baseline(args.baseline, Path(tmp))
         new, old = Wikitext(groups=groups), old_mod.Wikitext(groups=groups)
+        if args.only:
+            w = new if args.only == "new" else old
+            for pages in sets.values():
+                render_all(w, pages)
+                for _ in range(args.reps):
+                    render_all(w, pages)
+            return
         print(f"baseline: pipeline/ at {args.baseline}; groups: {len(groups)} ({args.cgroups or 'none'})")
         for name, pages in sets.items():
             ours, theirs = render_all(new, pages), render_all(old, pages)  # also warms both up
