@@ -1,4 +1,4 @@
-"""mwparserfromhell's parse, with the subtrees a renderer drops left unbuilt.
+"""mwparserfromhell's parse, building only what a renderer reads.
 
 mwparserfromhell tokenizes in C but builds its node tree in Python, and on zhwiki pages the
 building is most of the cost: infoboxes, navboxes, tables and file links become thousands of
@@ -50,7 +50,8 @@ Decide = Callable[[str, str, "str | None"], str]
 
 
 class Unbuilt(Node):
-    """A subtree kept as its tokens (in source order). It renders as nothing; `str()` is its source."""
+    """A subtree kept as its tokens (in source order), for what the renderer shows nothing of; `str()`
+    is its source."""
 
     def __init__(self, tokens: list):
         super().__init__()
@@ -73,7 +74,7 @@ class FlatTag(Unbuilt):
     text: `tag` the name as written, `wiki_markup` as mwparserfromhell has it, `contents` its text
     pieces (empty when self-closing)."""
 
-    def __init__(self, tokens: list, tag: str, wiki_markup: str | None, contents: list[str] | None):
+    def __init__(self, tokens: list, tag: str, wiki_markup: str | None, contents: list[str]):
         super().__init__(tokens)
         self.tag, self.wiki_markup, self.contents = tag, wiki_markup, contents
 

@@ -223,7 +223,7 @@ class Wikitext:
         return self._parser.parse(wikitext)
 
     def _decide(self, kind: str, name: str, wiki_markup: str | None) -> str:
-        """DROP what renders as nothing whatever it holds; FLAT links and templates (wikiparse.py asks)."""
+        """DROP what renders as nothing whatever it holds, else FLAT (wikiparse.py asks, for each template, link and tag)."""
         if kind == TEMPLATE:
             # Template names repeat across pages (cite web, Infobox …): remember the answer, within reason.
             how = self._template_decisions.get(name)
