@@ -9,8 +9,8 @@ text and counts, and prints CPU seconds, pages per CPU-second for each, and the 
 
 Pages: the real zhwiki pages that benchmarks/convert_sources.tsv lists (`.wiki` files of the
 `tuning`, `heldout` and `heldout-speed` sets, SPEED_TUNING counted as tuning; not shipped: copy
-them into PAGES_DIR), and pages
-from bench_ingest.py's generator (seed 0 for tuning, seed 1 held out). Timings alternate the two
+them into PAGES_DIR), and pages from bench_ingest.py's generator (seed 0 for tuning, seed 1 held
+out). Timings alternate the two
 renderers page set by page set and keep the best of `--rounds` (the machine may be shared).
 `--only new|baseline` renders with one side alone, for instruction counts that load cannot move:
 
