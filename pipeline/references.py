@@ -75,8 +75,18 @@ class ReferenceHeadings:
         terms = {normalise(h) for h in (headings if headings is not None else DEFAULT_REFERENCE_HEADINGS)}
         self.terms = {t for t in terms if t}
         self._longest = max((len(t) for t in self.terms), default=0)
+        self._seen: dict[str, bool] = {}
 
     def __contains__(self, heading: str) -> bool:
+        # Headings repeat across pages (歷史, 參考資料 …) and normalising one costs an OpenCC call.
+        found = self._seen.get(heading)
+        if found is None:
+            found = self._is_reference(heading)
+            if len(self._seen) < 100_000:
+                self._seen[heading] = found
+        return found
+
+    def _is_reference(self, heading: str) -> bool:
         s = normalise(heading)
         if not s:
             return False

@@ -38,9 +38,11 @@ import re
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
+from mwparserfromhell.nodes import ExternalLink, Heading, HTMLEntity, Tag, Template, Text, Wikilink
 
 from twbert.pipeline.convert import MEDIAWIKI, Converter, RuleTable
 from twbert.pipeline.references import ReferenceHeadings
+from twbert.pipeline.wikiparse import DROP, FLAT, LINK, TEMPLATE, FlatHeading, FlatLink, FlatTag, FlatTemplate, PruningParser
 
 # Variants a zh-tw reader falls back to, in order; the simplified ones go through the converter.
 VARIANT_PRIORITY = ("zh-tw", "zh-hant", "zh-hk", "zh-mo", "zh-hans", "zh-cn", "zh-sg", "zh-my", "zh")
@@ -121,6 +123,12 @@ _BLANKS = re.compile(r"\n{3,}")
 # Unbalanced markup (a template never closed, a stray `]]`) survives parsing as literal text; MediaWiki
 # would show it too, but it is noise to a model: cut the brackets, keep the words.
 _LEFTOVER = re.compile(r"-\{|\}-|\{\{|\}\}|\[\[|\]\]|\{\||\|\}|</?ref\b[^>]*>|<references\s*/?>", re.I)
+# Conversion bodies repeat within a page and across pages (one -{zh-hans:…;zh-tw:…}- in every section):
+# their readings are kept, up to _CACHE_ENTRIES, unless they hold markup (rendering it counts templates)
+# or a placeholder (it stands for one page's protected text).
+_UNCACHEABLE = re.compile("[\\[{<'&\U000F0000-\U0010FFFD]")
+_CACHE_ENTRIES = 100_000
+_MISSING, _NOT_RULES = object(), object()
 _BARE_URL = re.compile(r"(?:https?|ftp)://[^\s<>\[\]{}|\"，。、）]+")  # free links: a URL is not prose
 
 
@@ -138,11 +146,51 @@ def parse_rules(body: str) -> list[tuple[str | None, str, str]]:
 
 
 def _template_name(t) -> str:
-    name = str(t.name).strip().replace("_", " ")
+    return _normal_name(str(t.name))
+
+
+def _normal_name(written: str) -> str:
+    name = written.strip().replace("_", " ")
     for prefix in ("template:", "模板:", "样板:", "樣板:", "t:"):
         if name.lower().startswith(prefix):
             name = name[len(prefix):]
     return " ".join(name.split()).lower()
+
+
+def _cacheable(body: str) -> bool:
+    return _UNCACHEABLE.search(body) is None
+
+
+def _text(value: str) -> str:
+    return _BARE_URL.sub("", value) if "//" in value else value
+
+
+def _source(value) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
+def _get(params, key: str):
+    """The value of the last parameter named `key` (MediaWiki reads the last), or None."""
+    key = key.strip()
+    for p in reversed(params):
+        if str(p.name).strip() == key:
+            return p.value
+    return None
+
+
+def _link_hidden(title: str) -> bool:
+    """Whether a wikilink with this title shows nothing: files, categories, interlanguage links."""
+    if ":" not in title:
+        return False
+    title = title.strip()
+    visible = title.startswith(":")
+    title = title.lstrip(":").strip()
+    if ":" not in title:
+        return False
+    prefix = title.split(":", 1)[0].strip().lower()
+    if visible:
+        return prefix in FILE_NS
+    return prefix in FILE_NS or prefix in CATEGORY_NS or prefix in WIKIPEDIA_LANGUAGES
 
 
 class Wikitext:
@@ -165,6 +213,47 @@ class Wikitext:
         self.exact = {k: v for k, v in table.items() if not k.endswith("*")}
         self.prefixes = sorted(((k[:-1], v) for k, v in table.items() if k.endswith("*")), key=lambda kv: -len(kv[0]))
         self.counts: dict[str, int] = {}
+        self._parser = PruningParser(self._decide)
+        self._template_decisions: dict[str, str] = {}
+        self._targets_cache: dict[str, tuple[dict[str, str], str | None]] = {}
+        self._choice_cache: dict[str, object] = {}
+
+    def parse(self, wikitext: str):
+        """The page's tree, built only as far as the renderer reads it (wikiparse.py): most of the cost otherwise."""
+        return self._parser.parse(wikitext)
+
+    def _decide(self, kind: str, name: str, wiki_markup: str | None) -> str:
+        """DROP what renders as nothing whatever it holds, else FLAT (wikiparse.py asks, for each template, link and tag)."""
+        if kind == TEMPLATE:
+            # Template names repeat across pages (cite web, Infobox …): remember the answer, within reason.
+            how = self._template_decisions.get(name)
+            if how is None:
+                normal = _normal_name(name)
+                # NoteTA renders nothing, but render() reads its rules from the top-level node.
+                how = FLAT if normal == "noteta" or self._template_kind(normal) else DROP
+                if len(self._template_decisions) < _CACHE_ENTRIES:
+                    self._template_decisions[name] = how
+            return how
+        if kind == LINK:
+            return DROP if _link_hidden(name) else FLAT
+        tag = name.strip().lower()
+        hidden = tag in ("table", "li", "dt", "dd") if wiki_markup else tag in DROP_TAGS
+        return DROP if hidden else FLAT
+
+    def _template_kind(self, name: str):
+        """What shows a template's text: "convert", "date", its inline spec, or None (it shows nothing)."""
+        if name.startswith("#") or name.startswith("subst:"):
+            return None
+        if name == "convert":
+            return "convert"
+        if name == "bd" or name in DATE_TEMPLATES:
+            return "date"
+        spec = self.exact.get(name)
+        if spec is None:
+            for prefix, s in self.prefixes:
+                if name.startswith(prefix):
+                    return s
+        return spec
 
     # ---- conversion markup -------------------------------------------------------------------------
     def _choose(self, pieces, unidirectional: bool = False) -> str | None:
@@ -182,16 +271,22 @@ class Wikitext:
         """Markup inside a conversion value (a link, say) rendered without further conversion."""
         if not any(c in wikitext for c in "[{<'&"):
             return wikitext
-        import mwparserfromhell
-
-        return self._render(mwparserfromhell.parse(wikitext))
+        return self._render(self.parse(wikitext))
 
     def _protect(self, text: str) -> str:
         self._protected.append(text)
         return chr(_PUA_FIRST + len(self._protected) - 1)
 
     def _rule_targets(self, body: str) -> tuple[dict[str, str], str | None]:
-        """The rules in `body` as {form: zh-tw form}, and the zh-tw form an A| rule displays."""
+        """The rules in `body` as {form: zh-tw form}, and the zh-tw form an A| rule displays (not to be changed)."""
+        found = self._targets_cache.get(body)
+        if found is None:
+            found = self._read_rules(body)
+            if _cacheable(body) and len(self._targets_cache) < _CACHE_ENTRIES:
+                self._targets_cache[body] = found
+        return found
+
+    def _read_rules(self, body: str) -> tuple[dict[str, str], str | None]:
         pieces = parse_rules(body)
         bidi = [p for p in pieces if p[0] is None]
         pairs: dict[str, str] = {}
@@ -254,24 +349,33 @@ class Wikitext:
             variants = {f.lower() for f in flags}
             if variants and all(v.startswith("zh") for v in variants):
                 return self._protect(self._plain(rest)) if variants & TW_FLAGS else ""
-        pieces = parse_rules(body)
-        if pieces and any(src is None for src, _, _ in pieces):
-            chosen = self._choose([p for p in pieces if p[0] is None])
-            return self._protect(chosen) if chosen is not None else ""
-        return self._protect(self._plain(body))
+        chosen = self._choice_cache.get(body, _MISSING)
+        if chosen is _MISSING:
+            pieces = parse_rules(body)
+            if pieces and any(src is None for src, _, _ in pieces):
+                chosen = self._choose([p for p in pieces if p[0] is None])
+            else:
+                chosen = _NOT_RULES
+            if _cacheable(body) and len(self._choice_cache) < _CACHE_ENTRIES:
+                self._choice_cache[body] = chosen
+        if chosen is _NOT_RULES:
+            return self._protect(self._plain(body))
+        return self._protect(chosen) if chosen is not None else ""
 
     # ---- markup ---------------------------------------------------------------------------------------
     def _render(self, code, top: bool = False) -> str:
-        from mwparserfromhell.nodes import Heading
-
         parts = []
         skip_below = None  # level of the reference heading whose section is being skipped
         for node in code.nodes:
-            if isinstance(node, Heading):
+            if type(node) is Text:  # most nodes
+                if skip_below is None:
+                    parts.append(_text(node.value))
+                continue
+            if isinstance(node, (FlatHeading, Heading)):
                 if skip_below is not None and node.level > skip_below:
                     continue
                 skip_below = None
-                title = self._render(node.title).strip()
+                title = self._value(node.title).strip()
                 if top and self._expand(title) in self.refs:
                     skip_below = node.level
                     self.counts["ref_sections_stripped"] = self.counts.get("ref_sections_stripped", 0) + 1
@@ -284,143 +388,129 @@ class Wikitext:
         return "".join(parts)
 
     def _node(self, node) -> str:
-        from mwparserfromhell import nodes as n
-
-        if isinstance(node, n.Text):
-            return _BARE_URL.sub("", node.value) if "//" in node.value else node.value
-        if isinstance(node, n.Wikilink):
-            return self._link(node)
-        if isinstance(node, n.Template):
-            return self._template(node)
-        if isinstance(node, n.Tag):
-            return self._tag(node)
-        if isinstance(node, n.HTMLEntity):
+        if isinstance(node, Text):
+            return _text(node.value)
+        if isinstance(node, FlatLink):
+            return self._link(node.title, node.text)
+        if isinstance(node, FlatTemplate):
+            return self._template(_normal_name(node.name), node.params)
+        if isinstance(node, FlatTag):
+            return self._tag(node.tag, node.wiki_markup, node.contents)
+        if isinstance(node, Wikilink):
+            return self._link(str(node.title), node.text)
+        if isinstance(node, Template):
+            return self._template(_template_name(node), node.params)
+        if isinstance(node, Tag):
+            return self._tag(str(node.tag), node.wiki_markup, node.contents)
+        if isinstance(node, HTMLEntity):
             try:
                 return node.normalize()
             except ValueError:
                 return ""
-        if isinstance(node, n.ExternalLink):
+        if isinstance(node, ExternalLink):
             return self._render(node.title) if node.brackets and node.title else ""
-        return ""  # comments, {{{arguments}}}
+        return ""  # comments, {{{arguments}}}, what parse() left unbuilt
 
-    def _link(self, node) -> str:
-        title = str(node.title).strip()
-        visible = title.startswith(":")
-        title = title.lstrip(":").strip()
-        if ":" in title and not visible:
-            prefix = title.split(":", 1)[0].strip().lower()
-            if prefix in FILE_NS or prefix in CATEGORY_NS:
-                return ""
-            if prefix in WIKIPEDIA_LANGUAGES:
-                return ""  # interlanguage link
-        elif ":" in title:
-            prefix = title.split(":", 1)[0].strip().lower()
-            if prefix in FILE_NS:
-                return ""
-        if node.text is not None:
-            text = self._render(node.text)
+    def _value(self, value) -> str:
+        """A link's text or a parameter's value rendered: mwparserfromhell's Wikicode, or a flat one's text pieces."""
+        return "".join(map(_text, value)) if isinstance(value, list) else self._render(value)
+
+    def _link(self, title: str, text) -> str:
+        if _link_hidden(title):
+            return ""
+        title = title.strip().lstrip(":").strip()
+        if text is not None:
+            text = self._value(text)
             if text.strip():
                 return text
             return re.sub(r"\s*[（(][^（()）]*[)）]\s*$", "", title.split(":", 1)[-1])  # pipe trick
         return title
 
-    def _template(self, node) -> str:
-        name = _template_name(node)
-        if name.startswith("#") or name.startswith("subst:"):
+    def _template(self, name: str, params) -> str:
+        """`params`: mwparserfromhell's Parameters or wikiparse's FlatParams (name, value, showkey)."""
+        spec = self._template_kind(name)
+        if spec is None:
             return ""
-        if name == "convert":
-            vals = [str(p.value).strip() for p in node.params if not p.showkey][:2]
-            return self._render_str(" ".join(vals))
-        if name == "bd" or name in DATE_TEMPLATES:
+        if spec == "convert":
+            vals = [_source(p.value).strip() for p in params if not p.showkey][:2]
+            return self._render(self.parse(" ".join(vals)))
+        if spec == "date":
             if name == "bd":
-                p = [self._param(node, k) for k in "1234"]
+                p = [self._param(params, k) for k in "1234"]
                 text = f"{p[0]}{p[1]}—{p[2]}{p[3]}" if any(p) else ""
             else:
-                text = self._date(node)
-                ymd = [self._param(node, k) for k in "123456"] if DATE_TEMPLATES[name] else ()
+                text = self._date(params)
+                ymd = [self._param(params, k) for k in "123456"] if DATE_TEMPLATES[name] else ()
                 if ymd and all(v.isdecimal() for v in ymd):
                     y, m, d, by, bm, bd = map(int, ymd)
                     text += f"（{y - by - ((m, d) < (bm, bd))}歲）"
             if text:
                 self.counts["inline_templates"] = self.counts.get("inline_templates", 0) + 1
             return text
-        spec = self.exact.get(name)
-        if spec is None:
-            for prefix, s in self.prefixes:
-                if name.startswith(prefix):
-                    spec = s
-                    break
-        if spec is None:
-            return ""
         for key in spec:
-            if node.has(key):
-                value = node.get(key).value
-                text = self._render(value)
+            value = _get(params, key)
+            if value is not None:
+                text = self._value(value)
                 if text.strip():
                     self.counts["inline_templates"] = self.counts.get("inline_templates", 0) + 1
                     return text.strip()
         return ""
 
-    def _param(self, node, key: str) -> str:
-        return self._render(node.get(key).value).strip() if node.has(key) else ""
+    def _param(self, params, key: str) -> str:
+        value = _get(params, key)
+        return self._value(value).strip() if value is not None else ""
 
-    def _date(self, node) -> str:
+    def _date(self, params) -> str:
         """Positional parameters 1-3 (year, month, day) → 1950年1月1日, as far as they are given."""
         out = ""
         for key, unit in zip("123", "年月日"):
-            v = self._param(node, key)
+            v = self._param(params, key)
             if not v:
                 break
             out += (str(int(v)) if v.isdecimal() else v) + unit
         return out
 
-    def _render_str(self, s: str) -> str:
-        import mwparserfromhell
-
-        return self._render(mwparserfromhell.parse(s))
-
-    def _tag(self, node) -> str:
-        tag = str(node.tag).strip().lower()
-        if node.wiki_markup:
+    def _tag(self, tag: str, wiki_markup: str | None, contents) -> str:
+        """`contents`: Wikicode or a FlatTag's text pieces."""
+        tag = tag.strip().lower()
+        if wiki_markup:
             if tag in ("table",):
                 return ""
             if tag == "hr":
                 return "\n"
             if tag in ("li", "dt", "dd"):
                 return ""
-            return self._render(node.contents) if node.contents is not None else ""
+            return self._value(contents) if contents is not None else ""
         if tag in DROP_TAGS:
             return ""
         if tag == "br":
             return "\n"
         if tag == "nowiki":
-            return str(node.contents) if node.contents is not None else ""
-        if node.contents is None:
+            return _source(contents) if contents is not None else ""
+        if contents is None:
             return ""
-        inner = self._render(node.contents)
+        inner = self._value(contents)
         return f"\n\n{inner}\n\n" if tag in ("p", "div", "blockquote", "poem") else inner
 
     # ---- the whole page -------------------------------------------------------------------------------
     def render(self, wikitext: str) -> str:
-        import mwparserfromhell
-
         self._protected: list[str] = []
         self._rules: dict[str, str] = {}
         text = _PUA.sub("", wikitext)
         text = _COMMENT.sub("", text)
         text = _REF.sub("", text)
         text = _MAGIC.sub("", text)
-        while True:  # innermost conversion markup first; nested results are protected already
-            new = _CONVERSION.sub(self._conversion, text)
-            if new == text:
+        while "-{" in text:  # innermost conversion markup first; nested results are protected already
+            text, found = _CONVERSION.subn(self._conversion, text)
+            if not found:
                 break
-            text = new
-        code = mwparserfromhell.parse(text)
+        code = self.parse(text)
         groups = []
-        for t in code.filter_templates(recursive=False) if _NOTETA.search(text) else ():
-            if _template_name(t) == "noteta":
+        for t in code.nodes if _NOTETA.search(text) else ():
+            if isinstance(t, FlatTemplate) and _normal_name(t.name) == "noteta" or (
+                    isinstance(t, Template) and _template_name(t) == "noteta"):
                 for p in t.params:
-                    name, value = str(p.name).strip(), str(p.value).strip()
+                    name, value = str(p.name).strip(), _source(p.value).strip()
                     if name.isdigit() and value:
                         self._add_rules(value)
                     elif _GROUP_PARAM.match(name) and value:

@@ -180,3 +180,53 @@ def test_date_and_japanese_templates_keep_their_text(w):
     assert w.render("生於{{Birth date|1950|1|1}}，卒於{{death date and age|2000|12|31|1950|1|1}}") == "生於1950年1月1日，卒於2000年12月31日（50歲）"
     assert w.render("{{death date|2000|5}}") == "2000年5月"
     assert w.render("日語{{lj|日本語}}") == "日語日本語"
+
+
+class _FullParse(Wikitext):
+    """The renderer on mwparserfromhell's own tree, every node built: the reference for the fast path."""
+
+    def parse(self, wikitext):
+        return mwparserfromhell.parse(wikitext)
+
+
+# Each case puts the fast path (wikiparse.py: dropped nodes left unbuilt, flat links/templates/tags)
+# beside markup that forces a full build, in zhwiki's own formats.
+FAST_PATH_CASES = [
+    "[[Foo{{dropped|x}}|顯示]]與[[Bar{{lang|en|y}}]]、[[a|]]、[[臺北 (城市)|]]、[[:File:X.png]]、[[:Category:甲]]",
+    "[[File:X.png|thumb|說明[[連結]]{{lang|en|cap}}]][[Category:甲|乙]][[en:Foo]]前[[ja:バー]]後",
+    "{{NoteTA|G1=IT|1=zh-hans:鼠标;zh-tw:滑鼠;}}我的鼠标",
+    "{{noteTA\n|1=zh-hans:鼠标;zh-tw:[[滑鼠]];\n|2=zh-cn:悉尼;zh-tw:雪梨;\n}}鼠标在悉尼",
+    "{{lang|en|a|2=b}}{{lang|en}}{{lang|en|  }}{{lang| en |x|2=y|2=z}}{{Lang-fr|logiciel}}{{lang|en|[[連結]]文字}}",
+    "{{convert|5|km|mi}}與{{convert|a=1|5|km}}，{{tsl|en|Foo|福}}{{le|阿兰|Alan}}{{link-en|編譯器|Compiler}}",
+    "'''粗體'''與''斜體''<code>碼</code><span style=\"color:red\">紅</span><br/><br>行<hr/>\n----\n文",
+    "<nowiki>[[不是連結]]</nowiki><p>段</p><div class=x>塊</div><small>{{lang|en|x}}</small><b title=\"{{x}}\">粗</b>",
+    "{| class=x\n|甲\n|}\n* 項\n# 項\n; 詞 : 釋\n<math>x^2</math><gallery>\nA.png|甲\n</gallery>",
+    "網址 http://example.org/x 文字 [http://e.org 標題] [http://e.org] [[頁|http://a.b/c 文]]",
+    "前言\n== 參考資料 ==\n{{lang|en|counted?}} '''x'''\n=== 書目 ===\n[[甲]]\n== 下一節 ==\n正文{{lang|en|y}}",
+    "{{bd|1900年|1月1日|2000年|1月1日}}{{birth date and age|1950|01|1|df=y}}{{death date and age|2000|12|31|1950|1|1}}",
+    "&nbsp;&amp;&#x4E2D;&bogus;{{{參數|預設}}}<!-- 註解 -->{{Infobox|a=[[b]]|c={{d|e}}}}{{#if:x|y}}{{subst:z}}",
+    "-{zh-hans:[[软件]];zh-tw:[[軟體|軟體]]}-與-{R|{{lang|en|A}}}-，-{H|zh-hans:内存;zh-tw:記憶體;}-内存",
+    "開頭{{未關閉的模板|參數\n正文[[斷掉的連結與文字。<ref name=x>未關閉的註腳\n結尾]]。-{ 殘留",
+    "<p/>甲<div />乙<span/>丙<nowiki/>丁",
+    "<b>{{lang|en|x}}</b><i>''巢''</i><ref>被切掉</ref><references/>{{Reflist}}<div>{{nowrap|不換行}}</div>",
+]
+
+
+@pytest.mark.parametrize("text", FAST_PATH_CASES + [ARTICLE, SECOND] + [p["text"] for p in wiki_pages()])
+def test_fast_path_renders_exactly_as_the_full_tree(text):
+    fast, full = Wikitext(), _FullParse()
+    fast.counts, full.counts = {}, {}
+    assert fast.render(text) == full.render(text)
+    assert fast.counts == full.counts
+    code = fast.parse(text)
+    assert str(code) == text  # nodes left unbuilt or flat still read as their source
+
+
+def test_fast_path_is_taken():
+    from mwparserfromhell.nodes import Text
+
+    from twbert.pipeline.wikiparse import FlatHeading, FlatLink, FlatTag, FlatTemplate, Unbuilt
+
+    code = Wikitext().parse("{{Infobox|a=1}}[[甲|乙]]{{lang|en|x}}'''粗'''[[File:a.png|說明]]\n== 節 ==\n")
+    kinds = [type(node) for node in code.nodes]
+    assert kinds == [Unbuilt, FlatLink, FlatTemplate, FlatTag, Unbuilt, Text, FlatHeading, Text]
