@@ -6,7 +6,7 @@
 Each writer task writes its own MDS directory per sub-dataset, `OUT/shards/<source>-<tier>/part-<rank>/`,
 and a small stats file `OUT/shards/_tasks/part-<rank>.json`. The merge stage, a one-task stage so it
 runs the same way locally, on Slurm and on Ray, merges the part indexes of every sub-dataset into
-`OUT/shards/<source>-<tier>/index.json` (streaming's `merge_index`, parts in rank order) and the
+`OUT/shards/<source>-<tier>/index.json` (`shards/mds.py`'s `merge_index`, parts in rank order) and the
 task stats into `OUT/shards/meta.json`. Nothing written depends on time or on the order tasks finish,
 so the same input and config give byte-identical shards, indexes and meta.json.
 
@@ -177,7 +177,7 @@ class MDSShardWriter(PipelineStep):
         self.edges = histogram_edges(max_len - 2)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from streaming import MDSWriter
+        from twbert.shards.mds import MDSWriter
 
         out = Path(self.out)
         part = f"part-{rank:05d}"
@@ -249,7 +249,7 @@ class MergeShardIndexes(PipelineStep):
         self.out, self.tasks, self.meta = str(out), tasks, meta
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from streaming.base.util import merge_index
+        from twbert.shards.mds import merge_index
 
         out = Path(self.out)
         task_files = sorted((out / TASKS_DIR).glob("part-*.json"))
@@ -275,8 +275,6 @@ class MergeShardIndexes(PipelineStep):
             parts = [out / key / f"part-{r:05d}" / "index.json" for r in range(self.tasks)]
             parts = [str(p) for p in parts if p.is_file()]
             self.stat_update("total")
-            # merge_index moves its result into place and fails if an index (an earlier merge's) is there
-            (out / key / "index.json").unlink(missing_ok=True)
             merge_index(parts, str(out / key))
             index = json.loads((out / key / "index.json").read_text(encoding="utf-8"))
             samples = sum(s["samples"] for s in index["shards"])
@@ -351,6 +349,8 @@ def stages(cfg: dict, documents_dir, shards_dir, removed: Callable[[str], object
 
     from datatrove.pipeline.readers import JsonlReader
 
+    from twbert.shards.mds import check_compression
+
     sc = cfg["shards"]
     if sc["segmenter"] in ("rjieba", "jieba_fast_dat", "jieba") and not importlib.util.find_spec(sc["segmenter"]):
         raise UsageError(f"shards.segmenter is {sc['segmenter']} but it is not installed: "
@@ -358,6 +358,7 @@ def stages(cfg: dict, documents_dir, shards_dir, removed: Callable[[str], object
     shards_dir = Path(shards_dir)
     tok_dir = shards_dir / TOKENIZER_DIR
     try:
+        check_compression(sc["compression"])
         step = TokenizeSegmentChunk(
             str(tok_dir),
             max_len=int(sc["max_len"]),
