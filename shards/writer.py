@@ -77,7 +77,7 @@ class TokenizeSegmentChunk(PipelineStep):
         self.default_tier = default_tier
         self.edges = histogram_edges(max_len - 2)
 
-    def chunks(self, doc: Document, tok, seg) -> list[Document]:
+    def chunks(self, doc: Document, encode, seg) -> list[Document]:
         """The chunk Documents of one document (none for a blank one)."""
         from twbert.shards.chunking import ChunkStats, chunk
         from twbert.shards.segment import token_word_ids
@@ -85,7 +85,7 @@ class TokenizeSegmentChunk(PipelineStep):
         text = doc.text
         if not text.strip():  # whitespace tokenises, but is no content to learn from
             return []
-        enc = tok.encode(text, add_special_tokens=False)
+        enc = encode(text)
         if not enc.ids:
             return []
         ids = np.asarray(enc.ids, dtype=np.uint32)
@@ -122,14 +122,14 @@ class TokenizeSegmentChunk(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from twbert.shards.segment import Segmenter
-        from twbert.shards.tokenizer import load_prepared
+        from twbert.shards.tokenizer import content_encoder, load_prepared
 
         tok, _ = load_prepared(self.tokenizer_dir)
         seg = Segmenter(self.segmenter, self.dictionary, self.hmm)
         with self.exclusion_writer or contextlib.nullcontext() as excluded:
-            yield from self._chunked(data, tok, seg, excluded, rank)
+            yield from self._chunked(data, content_encoder(tok), seg, excluded, rank)
 
-    def _chunked(self, data: DocumentsPipeline, tok, seg, excluded, rank: int) -> DocumentsPipeline:
+    def _chunked(self, data: DocumentsPipeline, encode, seg, excluded, rank: int) -> DocumentsPipeline:
         def drop(doc: Document, reason: str) -> None:
             self.stat_update("dropped", f"dropped_{reason}")
             if excluded is not None:
@@ -149,7 +149,7 @@ class TokenizeSegmentChunk(PipelineStep):
                 drop(doc, "tier_drop")
                 continue
             with self.track_time():
-                chunks = self.chunks(doc, tok, seg)
+                chunks = self.chunks(doc, encode, seg)
             if not chunks:
                 drop(doc, "empty")
                 continue
