@@ -412,6 +412,70 @@ def run_signatures(args) -> None:
     shutil.rmtree(tmp)
 
 
+PROFILED = ("ingest", "dedup_signatures", "shards")
+
+
+def run_profile(args) -> None:
+    """Task 0 of `ingest`, `dedup_signatures` and `shards` of a kept build, in this process: its CPU
+    seconds and MB of text, then once more under cProfile, the functions with the most own time."""
+    import cProfile
+    import pstats
+
+    from twbert.build import plan
+    from twbert.config import load
+
+    run = Path(args.run).resolve()
+    raw = run.parent / f"raw-{run.name.split('-')[-1]}"
+    if not raw.is_dir():
+        sys.exit(f"{raw}: not found; rerun `bench_scale.py build --keep 1` to keep the inputs beside {run}")
+    for name in args.stages:
+        timings = []
+        for profiled in (False, True):
+            scratch = Path(args.work) / "profile"
+            shutil.rmtree(scratch, ignore_errors=True)
+            (scratch / "work").mkdir(parents=True)
+            if name != "ingest":  # the stage's input, from the kept build
+                os.symlink(run / "work" / "ingest", scratch / "work" / "ingest")
+                os.symlink(run / "documents", scratch / "documents")
+            cfg = load("build", overrides={"out": str(scratch), "inputs": {"fineweb": [str(raw)]},
+                                           "executor": {"tasks": args.tasks, "workers": 1},
+                                           "shards": {"tokenizer": str(run / "shards" / "tokenizer")}})
+            stage = next(st for st in plan(cfg) if st.name == name)
+            prof = cProfile.Profile(time.process_time) if profiled else None  # CPU, not wall: the cores are shared
+            t = time.process_time()
+            if prof:
+                prof.enable()
+            read = [0]
+
+            def counted(docs):  # UTF-8 bytes of the text the stage read
+                for doc in docs:
+                    read[0] += len(doc.text.encode("utf-8"))
+                    yield doc
+
+            data = None
+            last_reader = max(i for i, st in enumerate(stage.pipeline) if "READER" in str(st.type))
+            for i, step in enumerate(stage.pipeline):
+                data = step(data, 0, stage.tasks)
+                if i == last_reader:
+                    data = counted(data)
+            for _ in data or []:
+                pass
+            if prof:
+                prof.disable()
+            timings.append(time.process_time() - t)
+            mb = read[0] / 1e6
+        print(f"\n== {name}, task 0 of {args.tasks}: {timings[0]:.2f} CPU s for {mb:.1f} MB of text "
+              f"({timings[0] / mb:.2f} s per MB; the second run of a process: modules and the segmenter's "
+              f"dictionary are loaded); under cProfile {timings[1]:.2f} s, own CPU time per function:")
+        stats = pstats.Stats(prof)
+        total = sum(v[2] for v in stats.stats.values())
+        rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[: args.top]
+        for (file, line, func), (_, calls, own, _cum, _) in rows:
+            where = f"{Path(file).name}:{line}" if line else file
+            print(f"  {100 * own / total:5.1f}%  {own:6.2f} s own  {calls:>9,} calls  {func}  ({where})")
+        shutil.rmtree(Path(args.work) / "profile", ignore_errors=True)
+
+
 def main() -> None:
     if sys.argv[1:2] == ["_stage"]:  # internal: one dedup stage, run by `dedup` in a fresh process
         return run_stage(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
@@ -444,12 +508,18 @@ def main() -> None:
     c.add_argument("--drcd", type=Path, default=ROOT.parent / "shared" / "data" / "drcd_test.json")
     g = sub.add_parser("signatures", help="the dedup_signatures stage alone on a build's work/ingest")
     g.add_argument("run", help="a build's OUT directory (bench_scale build leaves them under --work as build-N)")
-    for p in (b, d, c, g):
+    f = sub.add_parser("profile", help="task 0 of ingest, dedup_signatures and shards of a kept build, with its cProfile")
+    f.add_argument("run", help="a build's OUT directory left by `build --keep 1` (its raw-N inputs beside it)")
+    f.add_argument("--stages", nargs="+", default=list(PROFILED), choices=PROFILED)
+    f.add_argument("--tasks", type=int, default=4, help="the build's task count (task 0 reads 1/tasks of the input)")
+    f.add_argument("--top", type=int, default=12, help="functions listed per stage")
+    for p in (b, d, c, g, f):
         p.add_argument("--work", default=os.environ.get("TWBERT_BENCH_WORK", "/tmp/twbert-bench-scale"),
                        help="scratch directory (outside the repository)")
         p.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
-    {"build": run_build, "dedup": run_dedup, "candidates": run_candidates, "signatures": run_signatures}[args.what](args)
+    {"build": run_build, "dedup": run_dedup, "candidates": run_candidates, "signatures": run_signatures,
+     "profile": run_profile}[args.what](args)
 
 
 
