@@ -90,7 +90,7 @@ def _read_dict(path: Path):
 @functools.lru_cache(maxsize=4)
 def _load(backend: str, path: str, size: int, mtime_ns: int):
     """The backend's segmenter loaded with the dictionary at `path`, once per process: loading the
-    Taiwan-form dictionary (350k words) costs about 1.3 CPU s, and a worker process runs many tasks.
+    Taiwan-form dictionary (350k words) costs about a CPU second, and a worker process runs many tasks.
     Size and mtime are in the key, so a dictionary file changed on disk is loaded again."""
     if backend == "rjieba":
         import rjieba

@@ -86,9 +86,10 @@ class TokenizeSegmentChunk(PipelineStep):
         if not text.strip():  # whitespace tokenises, but is no content to learn from
             return []
         enc = encode(text)
-        if not enc.ids:
+        ids = enc.ids  # each read of the attribute builds a new list
+        if not ids:
             return []
-        ids = np.asarray(enc.ids, dtype=np.uint32)
+        ids = np.asarray(ids, dtype=np.uint32)
         # flattened first: numpy converts a list of tuples ~1.5x slower than a flat iterator
         offsets = np.fromiter(chain.from_iterable(enc.offsets), dtype=np.int64, count=2 * len(ids)).reshape(-1, 2)
         words = token_word_ids(seg.word_starts(text), offsets[:, 0], offsets[:, 1])
