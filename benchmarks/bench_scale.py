@@ -338,7 +338,7 @@ def check_against_datatrove(folder: Path, n: int = 20000) -> None:
     print(f"check: emulated band files == datatrove MinhashDedupBuckets output ({n:,} documents, {B} bands)")
 
 
-def dedup_plan(folder: Path, tasks: int, memory_gb: float | None = None) -> list:
+def dedup_plan(folder: Path, tasks: int, memory_gb: float | None = None, block_pairs: int | None = None) -> list:
     """The build's dedup stages from dedup_pairs to dedup_clusters, on the synthetic inputs in `folder`."""
     from twbert.config import defaults
     from twbert.pipeline.dedup import stages
@@ -347,15 +347,17 @@ def dedup_plan(folder: Path, tasks: int, memory_gb: float | None = None) -> list
     cfg["executor"]["tasks"] = cfg["dedup"]["pair_tasks"] = tasks
     if memory_gb:
         cfg["dedup"]["cluster_memory_gb"] = memory_gb
+    if block_pairs:
+        cfg["dedup"]["block_pairs"] = block_pairs
     plan = stages(cfg, folder / "documents_in", folder / "documents", folder)
     names = [s.name for s in plan]
     return plan[names.index("dedup_pairs") : names.index("dedup_clusters") + 1]
 
 
-def run_stage(folder: Path, name: str, tasks: int, workers: int, memory_gb: float) -> None:
+def run_stage(folder: Path, name: str, tasks: int, workers: int, memory_gb: float, block_pairs: int) -> None:
     from twbert.progress import QuietLocalExecutor
 
-    stage = next(s for s in dedup_plan(folder, tasks, memory_gb) if s.name == name)
+    stage = next(s for s in dedup_plan(folder, tasks, memory_gb, block_pairs) if s.name == name)
     if stage.needed is None or stage.needed():
         QuietLocalExecutor(stage.pipeline, tasks=tasks, workers=workers, logging_dir=str(folder / "logs" / name)).run()
 
@@ -384,7 +386,7 @@ def run_dedup(args) -> None:
                 if stage.name == "dedup_pairs" and "dedup_pairs" in usage:
                     continue
                 subprocess.run([sys.executable, __file__, "_stage", str(folder), stage.name, str(args.pair_tasks),
-                                str(args.workers), str(budget)], check=True)
+                                str(args.workers), str(budget), str(args.block_pairs or 0)], check=True)
             outputs[budget] = {p.name: p.read_bytes() for p in sorted((folder / "clusters").glob("*-*.*"))}
             tag = f" @{budget:g} GB" if budget else ""
             for s_ in stage_usage(folder / "logs"):
@@ -438,10 +440,74 @@ def run_signatures(args) -> None:
     shutil.rmtree(tmp)
 
 
+PROFILED = ("ingest", "dedup_signatures", "shards")
+
+
+def run_profile(args) -> None:
+    """Task 0 of `ingest`, `dedup_signatures` and `shards` of a kept build, in this process: its CPU
+    seconds and MB of text, then once more under cProfile, the functions with the most own time."""
+    import cProfile
+    import pstats
+
+    from twbert.build import plan
+    from twbert.config import load
+
+    run = Path(args.run).resolve()
+    raw = run.parent / f"raw-{run.name.split('-')[-1]}"
+    if not raw.is_dir():
+        sys.exit(f"{raw}: not found; rerun `bench_scale.py build --keep 1` to keep the inputs beside {run}")
+    for name in args.stages:
+        timings = []
+        for profiled in (False, True):
+            scratch = Path(args.work) / "profile"
+            shutil.rmtree(scratch, ignore_errors=True)
+            (scratch / "work").mkdir(parents=True)
+            if name != "ingest":  # the stage's input, from the kept build
+                os.symlink(run / "work" / "ingest", scratch / "work" / "ingest")
+                os.symlink(run / "documents", scratch / "documents")
+            cfg = load("build", overrides={"out": str(scratch), "inputs": {"fineweb": [str(raw)]},
+                                           "executor": {"tasks": args.tasks, "workers": 1},
+                                           "shards": {"tokenizer": str(run / "shards" / "tokenizer")}})
+            stage = next(st for st in plan(cfg) if st.name == name)
+            prof = cProfile.Profile(time.process_time) if profiled else None  # CPU, not wall: the cores are shared
+            t = time.process_time()
+            if prof:
+                prof.enable()
+            read = [0]
+
+            def counted(docs):  # UTF-8 bytes of the text the stage read
+                for doc in docs:
+                    read[0] += len(doc.text.encode("utf-8"))
+                    yield doc
+
+            data = None
+            last_reader = max(i for i, st in enumerate(stage.pipeline) if "READER" in str(st.type))
+            for i, step in enumerate(stage.pipeline):
+                data = step(data, 0, stage.tasks)
+                if i == last_reader:
+                    data = counted(data)
+            for _ in data or []:
+                pass
+            if prof:
+                prof.disable()
+            timings.append(time.process_time() - t)
+            mb = read[0] / 1e6
+        print(f"\n== {name}, task 0 of {args.tasks}: {timings[0]:.2f} CPU s for {mb:.1f} MB of text "
+              f"({timings[0] / mb:.2f} s per MB; the second run of a process: modules and the segmenter's "
+              f"dictionary are loaded); under cProfile {timings[1]:.2f} s, own CPU time per function:")
+        stats = pstats.Stats(prof)
+        total = sum(v[2] for v in stats.stats.values())
+        rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[: args.top]
+        for (file, line, func), (_, calls, own, _cum, _) in rows:
+            where = f"{Path(file).name}:{line}" if line else file
+            print(f"  {100 * own / total:5.1f}%  {own:6.2f} s own  {calls:>9,} calls  {func}  ({where})")
+        shutil.rmtree(Path(args.work) / "profile", ignore_errors=True)
+
+
 def main() -> None:
     if sys.argv[1:2] == ["_stage"]:  # internal: one dedup stage, run by `dedup` in a fresh process
-        return run_stage(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]),
-                         float(sys.argv[6]) if len(sys.argv) > 6 else 0.0)
+        return run_stage(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]),
+                         int(sys.argv[7]))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="what", required=True)
     b = sub.add_parser("build", help="the real twbert build at several sizes")
@@ -458,6 +524,7 @@ def main() -> None:
     d = sub.add_parser("dedup", help="the dedup pair and cluster stages on synthetic signatures")
     d.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     d.add_argument("--pair-tasks", type=int, default=4)
+    d.add_argument("--block-pairs", type=int, default=None, help="dedup.block_pairs (default: the config's)")
     d.add_argument("--cluster-memory-gb", type=float, nargs="+", default=None,
                    help="dedup.cluster_memory_gb values for the star rounds and dedup_clusters, each run on the same "
                         "pairs (default: the config's); a small value makes every task sort its edges in pieces on disk")
@@ -474,12 +541,18 @@ def main() -> None:
     c.add_argument("--drcd", type=Path, default=ROOT.parent / "shared" / "data" / "drcd_test.json")
     g = sub.add_parser("signatures", help="the dedup_signatures stage alone on a build's work/ingest")
     g.add_argument("run", help="a build's OUT directory (bench_scale build leaves them under --work as build-N)")
-    for p in (b, d, c, g):
+    f = sub.add_parser("profile", help="task 0 of ingest, dedup_signatures and shards of a kept build, with its cProfile")
+    f.add_argument("run", help="a build's OUT directory left by `build --keep 1` (its raw-N inputs beside it)")
+    f.add_argument("--stages", nargs="+", default=list(PROFILED), choices=PROFILED)
+    f.add_argument("--tasks", type=int, default=4, help="the build's task count (task 0 reads 1/tasks of the input)")
+    f.add_argument("--top", type=int, default=12, help="functions listed per stage")
+    for p in (b, d, c, g, f):
         p.add_argument("--work", default=os.environ.get("TWBERT_BENCH_WORK", "/tmp/twbert-bench-scale"),
                        help="scratch directory (outside the repository)")
         p.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
-    {"build": run_build, "dedup": run_dedup, "candidates": run_candidates, "signatures": run_signatures}[args.what](args)
+    {"build": run_build, "dedup": run_dedup, "candidates": run_candidates, "signatures": run_signatures,
+     "profile": run_profile}[args.what](args)
 
 
 

@@ -67,7 +67,7 @@ def main() -> int:
     from datatrove.data import Document
 
     from twbert.shards.segment import BACKENDS, Segmenter
-    from twbert.shards.tokenizer import load_prepared, prepare
+    from twbert.shards.tokenizer import content_encoder, load_prepared, prepare
     from twbert.shards.writer import MDSShardWriter, TokenizeSegmentChunk
 
     docs = drcd_documents(drcd, per_doc=10, repeat=args.repeat)
@@ -111,20 +111,19 @@ def main() -> int:
             print(f"segment ({name:14s})      {tokens / secs:12,.0f} tokens/s")
 
         print("\n# tokenise + segment + chunk + MDS write (the build's step), one core")
-        import streaming  # noqa: F401  (imported by the writer; a one-off cost per task, not per token)
-
         results = {}
         for name in [b for b in BACKENDS if importlib.util.find_spec(b)]:
             step = TokenizeSegmentChunk(str(tmp / "tok"), max_len=args.max_len, segmenter=name)
             meta = {"source": "wiki", "tier": "tw", "weight": 1.0}
             t = clock()
             tok, _ = load_prepared(tmp / "tok")
+            encode = content_encoder(tok)
             seg = Segmenter(name)
             startup = clock() - t  # once per task: tokenizer and dictionary load
 
             def chunk_docs():  # the step's per-document work, with the loaded tokenizer and segmenter
                 for i, d in enumerate(docs):
-                    yield from step.chunks(Document(text=d, id=str(i), metadata=dict(meta)), tok, seg)
+                    yield from step.chunks(Document(text=d, id=str(i), metadata=dict(meta)), encode, seg)
 
             best = None
             for run in range(2):

@@ -169,6 +169,12 @@ def writer(cfg: dict, out_dir: str | Path):
     from datatrove.pipeline.writers import JsonlWriter
 
     compression = cfg["output"]["compression"]
+    # With dedup on, the build writes ingest to work/ingest (twbert.build.plan): an intermediate that
+    # dedup reads once, not an output, so it is compressed for speed rather than size.
+    if compression == "gzip" and (cfg.get("dedup") or {}).get("enabled"):
+        from twbert.pipeline.intermediate import WorkJsonlWriter
+
+        return WorkJsonlWriter(str(out_dir))
     return JsonlWriter(str(out_dir), output_filename="${rank}.jsonl", compression=compression)
 
 

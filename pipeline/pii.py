@@ -39,6 +39,17 @@ LANDLINE = re.compile(
 )
 NATIONAL_ID = re.compile(_A + r"[A-Z][12ABCD89]\d{8}" + _Z)
 
+# What every match of the pattern above contains, as a pattern that starts with a character class:
+# re scans for those fast, but tries a pattern that starts with a look-behind at every position
+# (4x slower on web text). A document without it cannot match, and is not scanned again.
+_QUICK = {
+    IPV4: re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"),
+    IPV6_CANDIDATE: re.compile(r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:"),
+    MOBILE: re.compile(r"09\d\d|886"),
+    LANDLINE: re.compile(r"\(0\d|0\d{1,3}-|886"),
+    NATIONAL_ID: re.compile(r"[A-Z][12ABCD89]\d{8}"),
+}
+
 _LETTER_CODES = dict(zip("ABCDEFGHJKLMNPQRSTUVXYWZIO", range(10, 36)))
 
 
@@ -89,6 +100,9 @@ class PIIScrubber(PipelineStep):
                 counts[kind] = counts.get(kind, 0) + 1
                 return PLACEHOLDERS[kind]
 
+            quick = _QUICK.get(pattern)
+            if quick is not None and not quick.search(text):
+                return text
             return pattern.sub(repl, text)
 
         if "email" in self.kinds and "@" in text:

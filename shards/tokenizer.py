@@ -178,6 +178,29 @@ def load_prepared(path: str | Path):
     return Tokenizer.from_file(str(path / "tokenizer.json")), info
 
 
+def content_encoder(tok):
+    """`text -> tok.encode(text, add_special_tokens=False)`, faster for a tokenizer whose normalizer is NFC.
+
+    A text already in NFC (nearly every document; `unicodedata.is_normalized` checks it in microseconds)
+    goes to a copy without the normalizer: NFC changes nothing in it, so the ids and offsets are the
+    same, and the encode costs about 10% less CPU (the normalizer tracks every character's alignment).
+    """
+    import unicodedata
+
+    from tokenizers import Tokenizer
+
+    spec = json.loads(tok.to_str())
+    if (spec.get("normalizer") or {}).get("type") != "NFC":
+        return lambda text: tok.encode(text, add_special_tokens=False)
+    bare = Tokenizer.from_str(json.dumps(spec))
+    bare.normalizer = None
+
+    def encode(text: str):
+        return (bare if unicodedata.is_normalized("NFC", text) else tok).encode(text, add_special_tokens=False)
+
+    return encode
+
+
 def _files(inputs) -> list[Path]:
     files = []
     for spec in inputs:

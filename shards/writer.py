@@ -6,7 +6,7 @@
 Each writer task writes its own MDS directory per sub-dataset, `OUT/shards/<source>-<tier>/part-<rank>/`,
 and a small stats file `OUT/shards/_tasks/part-<rank>.json`. The merge stage, a one-task stage so it
 runs the same way locally, on Slurm and on Ray, merges the part indexes of every sub-dataset into
-`OUT/shards/<source>-<tier>/index.json` (streaming's `merge_index`, parts in rank order) and the
+`OUT/shards/<source>-<tier>/index.json` (`shards/mds.py`'s `merge_index`, parts in rank order) and the
 task stats into `OUT/shards/meta.json`. Nothing written depends on time or on the order tasks finish,
 so the same input and config give byte-identical shards, indexes and meta.json.
 
@@ -21,6 +21,7 @@ import json
 import re
 import shutil
 from collections.abc import Callable
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +77,7 @@ class TokenizeSegmentChunk(PipelineStep):
         self.default_tier = default_tier
         self.edges = histogram_edges(max_len - 2)
 
-    def chunks(self, doc: Document, tok, seg) -> list[Document]:
+    def chunks(self, doc: Document, encode, seg) -> list[Document]:
         """The chunk Documents of one document (none for a blank one)."""
         from twbert.shards.chunking import ChunkStats, chunk
         from twbert.shards.segment import token_word_ids
@@ -84,11 +85,13 @@ class TokenizeSegmentChunk(PipelineStep):
         text = doc.text
         if not text.strip():  # whitespace tokenises, but is no content to learn from
             return []
-        enc = tok.encode(text, add_special_tokens=False)
-        if not enc.ids:
+        enc = encode(text)
+        ids = enc.ids  # each read of the attribute builds a new list
+        if not ids:
             return []
-        ids = np.asarray(enc.ids, dtype=np.uint32)
-        offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)
+        ids = np.asarray(ids, dtype=np.uint32)
+        # flattened first: numpy converts a list of tuples ~1.5x slower than a flat iterator
+        offsets = np.fromiter(chain.from_iterable(enc.offsets), dtype=np.int64, count=2 * len(ids)).reshape(-1, 2)
         words = token_word_ids(seg.word_starts(text), offsets[:, 0], offsets[:, 1])
         stats = ChunkStats()
         spans = chunk(text, offsets[:, 0], offsets[:, 1], words, self.max_len - 2, self.min_tail_tokens, self.tail, stats)
@@ -120,14 +123,14 @@ class TokenizeSegmentChunk(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from twbert.shards.segment import Segmenter
-        from twbert.shards.tokenizer import load_prepared
+        from twbert.shards.tokenizer import content_encoder, load_prepared
 
         tok, _ = load_prepared(self.tokenizer_dir)
         seg = Segmenter(self.segmenter, self.dictionary, self.hmm)
         with self.exclusion_writer or contextlib.nullcontext() as excluded:
-            yield from self._chunked(data, tok, seg, excluded, rank)
+            yield from self._chunked(data, content_encoder(tok), seg, excluded, rank)
 
-    def _chunked(self, data: DocumentsPipeline, tok, seg, excluded, rank: int) -> DocumentsPipeline:
+    def _chunked(self, data: DocumentsPipeline, encode, seg, excluded, rank: int) -> DocumentsPipeline:
         def drop(doc: Document, reason: str) -> None:
             self.stat_update("dropped", f"dropped_{reason}")
             if excluded is not None:
@@ -147,7 +150,7 @@ class TokenizeSegmentChunk(PipelineStep):
                 drop(doc, "tier_drop")
                 continue
             with self.track_time():
-                chunks = self.chunks(doc, tok, seg)
+                chunks = self.chunks(doc, encode, seg)
             if not chunks:
                 drop(doc, "empty")
                 continue
@@ -177,7 +180,7 @@ class MDSShardWriter(PipelineStep):
         self.edges = histogram_edges(max_len - 2)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from streaming import MDSWriter
+        from twbert.shards.mds import MDSWriter
 
         out = Path(self.out)
         part = f"part-{rank:05d}"
@@ -249,7 +252,7 @@ class MergeShardIndexes(PipelineStep):
         self.out, self.tasks, self.meta = str(out), tasks, meta
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from streaming.base.util import merge_index
+        from twbert.shards.mds import merge_index
 
         out = Path(self.out)
         task_files = sorted((out / TASKS_DIR).glob("part-*.json"))
@@ -275,8 +278,6 @@ class MergeShardIndexes(PipelineStep):
             parts = [out / key / f"part-{r:05d}" / "index.json" for r in range(self.tasks)]
             parts = [str(p) for p in parts if p.is_file()]
             self.stat_update("total")
-            # merge_index moves its result into place and fails if an index (an earlier merge's) is there
-            (out / key / "index.json").unlink(missing_ok=True)
             merge_index(parts, str(out / key))
             index = json.loads((out / key / "index.json").read_text(encoding="utf-8"))
             samples = sum(s["samples"] for s in index["shards"])
@@ -351,6 +352,8 @@ def stages(cfg: dict, documents_dir, shards_dir, removed: Callable[[str], object
 
     from datatrove.pipeline.readers import JsonlReader
 
+    from twbert.shards.mds import check_compression
+
     sc = cfg["shards"]
     if sc["segmenter"] in ("rjieba", "jieba_fast_dat", "jieba") and not importlib.util.find_spec(sc["segmenter"]):
         raise UsageError(f"shards.segmenter is {sc['segmenter']} but it is not installed: "
@@ -358,6 +361,7 @@ def stages(cfg: dict, documents_dir, shards_dir, removed: Callable[[str], object
     shards_dir = Path(shards_dir)
     tok_dir = shards_dir / TOKENIZER_DIR
     try:
+        check_compression(sc["compression"])
         step = TokenizeSegmentChunk(
             str(tok_dir),
             max_len=int(sc["max_len"]),

@@ -87,3 +87,20 @@ def test_counts_in_stats_and_metadata(tmp_path):
     steps = stage_stats(logs)
     assert steps[1]["stats"]["pii_email"] == 1 and steps[1]["stats"]["pii_phone"] == 2
     assert_reconciles(steps)
+
+
+def test_quick_guards_never_hide_a_match():
+    """A document is only scanned with a full pattern when its quick guard matches: every match of a
+    full pattern must contain a guard match, on random strings dense in PII-like characters."""
+    import random
+
+    from twbert.pipeline.pii import _QUICK
+
+    rng = random.Random(11)
+    alphabet = "0123456789" * 4 + ".:-()+ 臺AFZab@" + "\u3000\n"
+    pieces = ["886", "+886", "00886", "09", "(02)", "(037)", "02-", "::", "fe80", "A1", "FC", "192.168."]
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) if rng.random() < 0.15 else rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        for full, quick in _QUICK.items():
+            if full.search(text):
+                assert quick.search(text), (full.pattern, text)

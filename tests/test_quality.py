@@ -158,3 +158,23 @@ def test_web_filters_in_a_pipeline(tmp_path):
     q = steps[2]["stats"]
     assert q["dropped_dup_line_frac"] == 1 and q["dropped_language_score"] == 1
     assert_reconciles(steps)
+
+
+def test_ngram_counts_equal_datatrove_on_characters():
+    """The vectorised n-gram counts (incremental keys, one sort) equal datatrove's own functions run on
+    the characters, for n in the filter's increasing order and out of order."""
+    import random
+
+    from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate, find_top_duplicate
+
+    from twbert.pipeline.quality import _Grams
+
+    rng = random.Random(3)
+    texts = ["".join(rng.choice("甲乙丙丁戊") for _ in range(rng.randint(1, 300))) for _ in range(60)]
+    texts += ["重複的句子。" * rng.randint(1, 30) + ARTICLE[: rng.randint(0, 80)] for _ in range(20)] + [ARTICLE * 2]
+    for text in texts:
+        g = _Grams(text)
+        for n in [2, 3, 5, 7, 9, 10, 12, 14, 15, 17, 4, 12, 1]:
+            grams = [text[i : i + n] for i in range(len(text) - n + 1)]
+            assert g.top_chars(n) == (find_top_duplicate(grams) if grams else 0), (text, n)
+            assert g.dup_chars(n) == find_all_duplicate(list(text), n), (text, n)

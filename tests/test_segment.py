@@ -82,3 +82,31 @@ def test_bad_dictionary_names_file_and_line(tmp_path):
         Segmenter("jieba", dictionary=str(tmp_path / "missing.txt"))
     with pytest.raises(ValueError, match="backend"):
         Segmenter("pkuseg")
+
+
+def test_dictionary_loaded_once_per_process_and_again_when_the_file_changes(tmp_path):
+    import os
+
+    from twbert.shards import segment
+
+    d = tmp_path / "dict.txt"
+    d.write_text("甲乙丙 1000\n丁戊 1000\n", encoding="utf-8")
+    a = Segmenter(INSTALLED[0], dictionary=str(d))
+    before = segment._load.cache_info()
+    b = Segmenter(INSTALLED[0], dictionary=str(d))
+    assert segment._load.cache_info().hits == before.hits + 1  # the second task reuses the loaded words
+    assert a.cut("甲乙丙丁戊") == b.cut("甲乙丙丁戊") == ["甲乙丙", "丁戊"]
+    d.write_text("甲乙 1000\n丙丁戊 1000\n", encoding="utf-8")  # a changed dictionary is read again
+    st = d.stat()
+    os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert Segmenter(INSTALLED[0], dictionary=str(d)).cut("甲乙丙丁戊") == ["甲乙", "丙丁戊"]
+
+
+def test_cached_segmenter_cuts_as_a_fresh_one(segmenters):
+    from twbert.shards import segment
+
+    text = "".join(SENTENCES)
+    for name, seg in segmenters.items():
+        segment._load.cache_clear()
+        fresh = Segmenter(name)
+        assert fresh.cut(text) == seg.cut(text) == Segmenter(name).cut(text)

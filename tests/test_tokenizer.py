@@ -117,3 +117,21 @@ def test_cli_train_and_prepare(tmp_path, capsys):
     # user errors: one line, exit code 2
     assert main(["tokenizer", "prepare", "--base", str(tmp_path / "nope.json"), "--out", str(tmp_path / "q")]) == 2
     assert "nope.json" in capsys.readouterr().err
+
+
+def test_content_encoder_gives_the_tokenizers_ids_and_offsets(tmp_path):
+    """The fast path (no NFC normalizer for text already in NFC) encodes exactly as the tokenizer does,
+    and text that is not in NFC still goes through the normalizer."""
+    import unicodedata
+
+    from tokenizers import Tokenizer
+
+    T.train([str(write_corpus(tmp_path))], vocab_size=600, out_dir=tmp_path / "tok", show_progress=False)
+    tok = Tokenizer.from_file(str(tmp_path / "tok" / "tokenizer.json"))
+    assert tok.normalizer is not None  # NFC, as trained
+    encode = T.content_encoder(tok)
+    decomposed = "café 臺北 e\u0301 ﬁ Å"  # e + combining acute: not NFC
+    assert not unicodedata.is_normalized("NFC", decomposed)
+    for text in documents(20, seed=4) + [decomposed, "", " \n ", "Ａ１２３ 全形"]:
+        a, b = encode(text), tok.encode(text, add_special_tokens=False)
+        assert (a.ids, a.offsets) == (b.ids, b.offsets), text

@@ -470,3 +470,19 @@ def test_model_moves_the_tw_boundary_only_where_sure(features, vcfg):
         assert decide({**m, "p_tw": 0.08, "p_cn": 0.02, "p_hk": 0.9}, {**rules, "tw_min_p": 0.1})[:3] == \
             ("hk", "tw_converted", "guard_p_tw")
         assert decide({**m, "p_tw": 0.12, "p_cn": 0.8, "p_hk": 0.08}, {**rules, "tw_min_p": 0.1})[0] == "tw"
+
+
+def test_script_counts_equal_a_per_character_classification(features):
+    """The code-point lookup counts what a per-character reading of char_sets and the Han ranges counts."""
+    from twbert.pipeline.variant import _HAN_RANGES
+
+    trad, simp = char_sets()
+    for text in TAIWAN + MAINLAND_IN_TRADITIONAL + CANTONESE + SIMPLIFIED + EDGE + ["HTS 𠀀𠀁 﨎 們们", "".join(SIMPLIFIED + TAIWAN)]:
+        t = sum(c in trad for c in text)
+        s = sum(c in simp for c in text)
+        han = t + s + sum(c not in trad and c not in simp and any(lo <= ord(c) <= hi for lo, hi in _HAN_RANGES) for c in text)
+        chars = sum(not c.isspace() for c in text)
+        f = features(text)
+        assert f["script_chars"] == t + s, text
+        assert f["trad_ratio"] == (round(t / (t + s), 4) if t + s else 0.5), text
+        assert f["han_ratio"] == (round(han / chars, 4) if chars else 0.0), text
