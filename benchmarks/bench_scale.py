@@ -420,6 +420,50 @@ def run_dedup(args) -> None:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
 
 
+def star_rounds(a: np.ndarray, b: np.ndarray) -> int:
+    """Large-star rounds the build's star stages need to settle the graph (a, b): the same reductions
+    (twbert.pipeline.components), on one task in memory."""
+    from twbert.pipeline import components
+
+    def both(x, y):
+        return np.stack([np.concatenate([x, y]), np.concatenate([y, x])], 1).astype(np.uint64)
+
+    rec, rounds = both(a, b), 0
+    while True:
+        rounds += 1
+        rec = next(components._sorted(rec))
+        v, m, unsettled = components.large_star(rec)
+        if unsettled == 0:
+            return rounds
+        x, mm = components.small_star(next(components._sorted(np.stack([v, m], 1))))
+        rec = both(x, mm)
+
+
+def run_rounds(args) -> None:
+    rng = np.random.default_rng(0)
+    print(f"{'graph':<34}" + "".join(f"{n:>10,}" for n in args.nodes))
+    shapes = {
+        "chain, keys in order": lambda n: (np.arange(n - 1), np.arange(1, n)),
+        "chain, keys shuffled": lambda n: (lambda p: (p[:-1], p[1:]))(rng.permutation(n)),
+        "random graph, 0.75 edges a node": lambda n: (rng.integers(0, n, 3 * n // 4), rng.integers(0, n, 3 * n // 4)),
+        "cliques of 2-200": lambda n: cliques(n, rng),
+        "star": lambda n: (np.full(n - 1, n - 1), np.arange(n - 1)),
+    }
+    for name, make in shapes.items():
+        print(f"{name:<34}" + "".join(f"{star_rounds(*make(n)):>10}" for n in args.nodes))
+
+
+def cliques(n: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    a, b, s = [], [], 0
+    perm = rng.permutation(n)
+    while s < n - 200:
+        k = int(rng.integers(2, 200))
+        i, j = np.triu_indices(k, 1)
+        a.append(perm[s + i]), b.append(perm[s + j])
+        s += k
+    return np.concatenate(a), np.concatenate(b)
+
+
 def run_signatures(args) -> None:
     """CPU seconds of `dedup_signatures` alone on a build's `work/ingest` (4 tasks, one process)."""
     from datatrove.executor import LocalPipelineExecutor
@@ -546,13 +590,15 @@ def main() -> None:
     f.add_argument("--stages", nargs="+", default=list(PROFILED), choices=PROFILED)
     f.add_argument("--tasks", type=int, default=4, help="the build's task count (task 0 reads 1/tasks of the input)")
     f.add_argument("--top", type=int, default=12, help="functions listed per stage")
+    r = sub.add_parser("rounds", help="large-star / small-star rounds until settled, on graph shapes (in memory)")
+    r.add_argument("--nodes", type=int, nargs="+", default=[1000, 20000])
     for p in (b, d, c, g, f):
         p.add_argument("--work", default=os.environ.get("TWBERT_BENCH_WORK", "/tmp/twbert-bench-scale"),
                        help="scratch directory (outside the repository)")
         p.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
     {"build": run_build, "dedup": run_dedup, "candidates": run_candidates, "signatures": run_signatures,
-     "profile": run_profile}[args.what](args)
+     "profile": run_profile, "rounds": run_rounds}[args.what](args)
 
 
 

@@ -37,9 +37,10 @@ from datatrove.data import DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
-# Bytes a task holds per edge record while reducing: the record (16), its sorted copy (16), the sort
-# order (8), the group arrays and the output (~24). Measured in benchmarks/bench_scale.py dedup.
-RECORD_BYTES = 64
+# Bytes a task holds per edge record at its peak: the record, its sorted copy, the sort order, the
+# group arrays, the output and its partitioning. Measured (benchmarks/bench_scale.py dedup, 229k
+# records a task at 10M documents): ~105 in the star stages, ~153 in dedup_clusters.
+RECORD_BYTES = 160
 _C1, _C2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _SALT = np.uint64(0x9E3779B97F4A7C15)  # the spill pieces use a hash independent of the task's
 
