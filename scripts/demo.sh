@@ -9,7 +9,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "1. the embedded sample: a zhwiki multistream dump and a FineWeb2 cmn_Hani parquet file"
 twbert sample --out "$RUN/raw"
 
-step "2. build: wikitext to Taiwan form (MediaWiki zh-tw), strip references, quality, PII, variant tiers, MinHash dedup; drops kept in removed/"
+step "2. build: wikitext to Taiwan form (MediaWiki zh-tw), strip references, quality, PII, variant tiers, MinHash dedup (clusters by large-star / small-star rounds, skipped once settled); drops kept in removed/"
 twbert build --wiki "$RUN/raw" --fineweb "$RUN/raw" --out "$RUN/build" --tasks 2 --workers 2
 
 step "3. a byte-level BPE trained on the kept documents, with the BERT specials"
