@@ -271,6 +271,8 @@ def dedup_against(index: str | Path, new_run: str | Path, out: str | Path, tasks
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
 
+    from twbert.pipeline.removed import exclusion_writer
+
     read_meta(Path(index))  # fail now, not in every worker
     docs = documents_dir(new_run)
     out = Path(out)
@@ -284,8 +286,8 @@ def dedup_against(index: str | Path, new_run: str | Path, out: str | Path, tasks
     LocalPipelineExecutor(
         pipeline=[
             JsonlReader(str(docs), paths_file=str(paths), add_file_path=False),
-            IndexDedupFilter(index, exclusion_writer=JsonlWriter(str(out / "work" / "dedup_against" / "removed"),
-                                                                 compression=compression)),
+            IndexDedupFilter(index, exclusion_writer=exclusion_writer({"out": str(out)}, "dedup_against",
+                                                                      IndexDedupFilter.name)),
             JsonlWriter(str(out / "documents"), compression=compression),
         ],
         tasks=tasks, workers=workers, logging_dir=str(logs / "dedup_against"),

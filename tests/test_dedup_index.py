@@ -63,8 +63,10 @@ def test_against_drops_near_duplicates_with_counts(runs):
     stats = step_stats(tmp / "new-dedup" / "logs" / "dedup_against", "MinHash against index")
     assert stats["total"] == 42 and stats["forwarded"] == 30
     assert stats["dropped"] == stats["dropped_near_duplicate"] == 12
-    removed = read_jsonl(tmp / "new-dedup" / "work" / "dedup_against" / "removed")
+    # kept in the build's audit-trail layout (pipeline/removed.py), where `twbert inspect` reads it
+    removed = read_jsonl(tmp / "new-dedup" / "removed" / "dedup_against" / "minhash_against_index")
     assert {d["id"]: d["metadata"]["dup_of"] for d in removed} == {c["id"]: c["id"][8:] for c in copies}
+    assert {d["metadata"]["filter_reason"] for d in removed} == {"near_duplicate"}
     # the same funnel as `twbert build` writes (pipeline/funnel.py)
     funnel = json.loads((tmp / "new-dedup" / "stats.json").read_text(encoding="utf-8"))["funnel"]
     row = next(r for r in funnel if r["step"] == "MinHash against index")

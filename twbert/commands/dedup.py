@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "document (LSH candidate with estimated Jaccard >= the index's threshold) and write the rest "
         "to OUT/documents/. OUT/stats.json counts read/kept/dropped (reason near_duplicate); the "
         "dropped documents, with `dup_of` and `dup_jaccard` in metadata, go to "
-        "OUT/work/dedup_against/removed/. Each worker process loads the whole index into memory.",
+        "OUT/removed/dedup_against/ (the build's audit-trail layout). Each worker process loads the whole index into memory.",
     )
     ag.add_argument("index", metavar="INDEX", help="index directory written by `twbert dedup index`")
     ag.add_argument("new_run", metavar="NEW_RUN",
