@@ -31,6 +31,7 @@ import numpy as np
 
 from twbert.errors import UsageError
 from twbert.inspection.removed import removed_section
+from twbert.inspection.sampling import Reservoir
 from twbert.shards.format import tokenizer_dir
 
 FORMAT = "twbert-inspect/1"
@@ -189,12 +190,12 @@ def scan_documents(folder: Path, n_samples: int, seed: int) -> dict:
                                  "dup_cluster_size", "pii")}
     chars_by_source: Counter = Counter()
     lengths = Lengths()
-    sample: list[tuple[int, dict]] = []
+    sample = Reservoir(n_samples, rng)  # seeded: the same run and seed always show the same documents
     n = 0
 
     def walk():  # the scan, one document at a time, for artifact_summary to drive: one pass over the folder
         nonlocal n
-        for i, doc in enumerate(tqdm(iter_documents(folder), desc="documents", unit="doc", leave=False)):
+        for doc in tqdm(iter_documents(folder), desc="documents", unit="doc", leave=False):
             n += 1
             m = doc.get("metadata") or {}
             text = doc["text"]
@@ -214,20 +215,12 @@ def scan_documents(folder: Path, n_samples: int, seed: int) -> dict:
                 by["dup_cluster_size"][int(m["dup_cluster_size"])] += 1
             for kind, c in (m.get("pii") or {}).items():
                 by["pii"][kind] += int(c)
-            # reservoir sample, seeded: the same run and seed always show the same documents
-            if len(sample) < n_samples:
-                sample.append((i, doc))
-            elif n_samples:
-                j = rng.randrange(i + 1)
-                if j < n_samples:
-                    sample[j] = (i, doc)
+            sample.add(doc)
             yield doc
 
     artifacts = artifact_summary(walk())
-    sample.sort(key=lambda x: x[0])
     return {"documents": n, "by": by, "chars_by_source": chars_by_source,
-            "lengths": lengths, "artifacts": artifacts,
-            "sample": [d for _, d in sample]}
+            "lengths": lengths, "artifacts": artifacts, "sample": sample.items()}
 
 
 def sources_section(scan: dict | None, funnel: dict, checks: list) -> dict:

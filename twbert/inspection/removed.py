@@ -18,6 +18,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from twbert.inspection.sampling import Reservoir
+
 NO_REASON = "(no reason)"
 EXCERPT_CHARS = 240
 
@@ -43,21 +45,14 @@ def scan_step(folder: Path, per_reason: int, seed: int) -> dict:
 
     rng = random.Random(f"{seed}:{folder.parent.name}/{folder.name}")
     counts: Counter = Counter()
-    picked: dict[str, list[tuple[int, dict]]] = {}
+    picked: dict[str, Reservoir] = {}
     for doc in iter_documents(folder):
         reason = (doc.get("metadata") or {}).get("filter_reason") or NO_REASON
         counts[reason] += 1
-        i = counts[reason] - 1
-        bucket = picked.setdefault(reason, [])
-        if len(bucket) < per_reason:
-            bucket.append((i, doc))
-        elif per_reason:
-            j = rng.randrange(i + 1)
-            if j < per_reason:
-                bucket[j] = (i, doc)
+        picked.setdefault(reason, Reservoir(per_reason, rng)).add(doc)
     samples = []
     for reason in sorted(picked):
-        for _, doc in sorted(picked[reason], key=lambda x: x[0]):
+        for doc in picked[reason].items():
             m = doc.get("metadata") or {}
             samples.append({"reason": reason, "id": str(doc["id"]), "source": m.get("source"),
                             "title": m.get("title"), "url": m.get("url"), "chars": len(doc["text"]),
