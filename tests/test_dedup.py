@@ -11,7 +11,7 @@ import pytest
 from neardups import char_edits, document, reorder_paragraphs, simplified_copy, web_copy
 
 from twbert.config import defaults
-from twbert.pipeline import dedup
+from twbert.pipeline import components, dedup
 
 N_DISTINCT = 120
 
@@ -226,8 +226,6 @@ def test_cluster_verifies_every_pair_of_a_band_group(tmp_path):
 
 def run_star_rounds(pairs: Path, work: Path, parts: int, rounds: int, budget_gb: float = 1.0):
     """The star stages `dedup.stages` plans, run in this process task by task: (large-star inputs, outputs)."""
-    from twbert.pipeline import components
-
     star_in, star_out, prev = [], [], pairs
     for r in range(1, rounds + 1):
         for kind in ("large", "small") if r < rounds else ("large",):
@@ -365,8 +363,6 @@ def _star_labels(star_in, star_out, n):
     """Component label (the smallest key) of nodes 0..n-1 from the settled large-star input."""
     import numpy as np
 
-    from twbert.pipeline import components
-
     at = components.converged([dedup.get_datafolder(f) for f in star_out])
     assert at is not None
     label = list(range(n))
@@ -379,8 +375,6 @@ def _star_labels(star_in, star_out, n):
 
 def _write_pairs(folder: Path, edges, parts: int):
     import numpy as np
-
-    from twbert.pipeline import components
 
     folder.mkdir(parents=True)
     e = np.array(edges, dtype=np.uint64).reshape(-1, 2)
@@ -417,10 +411,8 @@ def test_star_rounds_find_the_connected_components(tmp_path, graph, parts):
     assert label == _union_find(edges, n)
 
 
-def test_star_rounds_in_a_small_memory_budget_sort_in_pieces_with_the_same_result(tmp_path):
+def test_star_rounds_in_a_small_memory_budget_sort_in_pieces_with_the_same_result(tmp_path, monkeypatch):
     """A task over its budget scatters its edges into pieces on disk: same components, pieces cleaned up."""
-    from twbert.pipeline import components
-
     rng = random.Random(5)
     n = 3000
     order = list(range(n))
@@ -440,11 +432,8 @@ def test_star_rounds_in_a_small_memory_budget_sort_in_pieces_with_the_same_resul
             pieces.append(len(rec))
             yield rec
 
-    components.grouped = counting
-    try:
-        star_in, star_out = run_star_rounds(tmp_path / "pairs", tmp_path / "cc", 2, rounds=10, budget_gb=budget)
-    finally:
-        components.grouped = real
+    monkeypatch.setattr(components, "grouped", counting)
+    star_in, star_out = run_star_rounds(tmp_path / "pairs", tmp_path / "cc", 2, rounds=10, budget_gb=budget)
     assert len(pieces) > 40 and max(pieces) <= 2 * 200
     label, _ = _star_labels(star_in, star_out, n)
     assert label == _union_find(edges, n)
@@ -453,8 +442,6 @@ def test_star_rounds_in_a_small_memory_budget_sort_in_pieces_with_the_same_resul
 
 def test_a_cluster_larger_than_the_memory_budget_says_which_key_to_raise(tmp_path):
     from twbert.errors import UsageError
-    from twbert.pipeline import components
-
     _write_pairs(tmp_path / "pairs", [(0, i) for i in range(1, 2000)], 1)  # one node, 1,999 neighbours
     step = components.StarStage("large", str(tmp_path / "pairs"), str(tmp_path / "cc"), 1, [],
                                 100 * components.RECORD_BYTES / 2**30)
@@ -487,15 +474,15 @@ def test_signature_is_datatroves_arithmetic_in_any_block_size(block):
     assert (dedup.signature(shingles, a, b, block=block) == expected).all()
 
 
-class _KilledStar(dedup.components.StarStage):
+class _KilledStar(components.StarStage):
     """A large-star task 1 killed after writing part of its output."""
 
     def run(self, data=None, rank=0, world_size=1):
         if rank == 1:
-            from twbert.pipeline import components
+            import numpy as np
 
             out = components.EdgeWriter(self.output_folder, rank, self.parts)
-            out.write(dedup.np.arange(10, dtype=dedup.np.uint64), dedup.np.zeros(10, dtype=dedup.np.uint64))
+            out.write(np.arange(10, dtype=np.uint64), np.zeros(10, dtype=np.uint64))
             out.close()
             raise RuntimeError("killed")
         return super().run(data, rank, world_size)
@@ -504,8 +491,6 @@ class _KilledStar(dedup.components.StarStage):
 @pytest.mark.slow
 def test_killed_star_task_rerun_completes_only_it_with_identical_output(tmp_path):
     from datatrove.executor import LocalPipelineExecutor
-
-    from twbert.pipeline import components
 
     rng = random.Random(8)
     order = list(range(600))
